@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig } from './config/config.js';
+import { runMigrations, serveApi } from './start/server.js';
+
+const USAGE = `Usage: envision <command>
+
+Commands:
+  start      Serve the API (the default).
+  serve      Serve the API only.
+  migrate    Apply pending database migrations and exit.
+
+Configuration comes from environment variables and an optional .env file; see the README.`;
+
+type Command = (args: string[]) => Promise<void>;
+
+const COMMANDS: Record<string, Command> = {
+  start: async () => serveApi(loadConfig()),
+  serve: async () => serveApi(loadConfig()),
+  migrate: async () => {
+    const applied = await runMigrations(loadConfig());
+    console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);
+  },
+};
+
+async function main(argv: string[]): Promise<void> {
+  if (existsSync('.env')) {
+    process.loadEnvFile('.env');
+  }
+  const [name = 'start', ...args] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    console.error(`Unknown command "${name}".\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  await command(args);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exitCode = 78; // EX_CONFIG from sysexits.h
+    return;
+  }
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { readStorageConfig, type StorageConfig } from './scale-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -35,6 +36,7 @@ export interface Config {
     credentialsPath: string | undefined;
   };
   shutdownTimeoutMs: number;
+  storage: StorageConfig;
 }
 
 export class ConfigError extends Error {
@@ -47,7 +49,7 @@ export class ConfigError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /** Collects every problem with the environment, so one start-up reports all of them. */
-class EnvironmentReader {
+export class EnvironmentReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Environment) {}
@@ -188,6 +190,7 @@ export function loadConfig(env: Environment = process.env): Config {
       credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    storage: readStorageConfig(read),
   };
 
   if (read.problems.length > 0) {

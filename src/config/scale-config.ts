@@ -1,0 +1,97 @@
+import type { EnvironmentReader } from './config.js';
+
+/** Storage for photos and generated images, described in docs/deployment.md. */
+export type StorageConfig = { driver: 'local' } | { driver: 's3'; s3: S3Config };
+
+export interface S3Config {
+  bucket: string;
+  /** Region used for request signing, `auto` for Cloudflare R2. */
+  region: string;
+  /** Endpoint of an S3-compatible service. Undefined means AWS S3 itself, reached by region. */
+  endpoint: string | undefined;
+  /** Endpoint written into presigned links, when clients reach the service by another address. */
+  publicEndpoint: string | undefined;
+  /** `https://endpoint/bucket/key` instead of `https://bucket.endpoint/key`. MinIO needs it. */
+  forcePathStyle: boolean;
+  /** Static keys. Undefined means the AWS SDK's default chain (environment, shared files, instance role). */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken: string | undefined } | undefined;
+  /** Prepended to every key, so several installations can share one bucket. Empty or ending in `/`. */
+  keyPrefix: string;
+}
+
+const STORAGE_DRIVERS = ['local', 's3'] as const;
+
+// Bucket names of S3, R2, MinIO and Cloud Storage: lowercase letters, digits, dots, hyphens and (Cloud
+// Storage only) underscores, starting and ending with a letter or digit. Each service has further rules.
+const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+const KEY_PREFIX = /^[A-Za-z0-9!_.*'()/-]*$/;
+
+/**
+ * Reads STORAGE_DRIVER and the S3_* variables. S3 storage is chosen by STORAGE_DRIVER=s3, or by
+ * S3_BUCKET alone when STORAGE_DRIVER is unset.
+ */
+export function readStorageConfig(read: EnvironmentReader): StorageConfig {
+  const bucket = read.optionalString('S3_BUCKET');
+  const driver = read.oneOf('STORAGE_DRIVER', STORAGE_DRIVERS, bucket === undefined ? 'local' : 's3');
+  if (driver === 'local') {
+    const stray = S3_VARIABLES.filter((name) => read.optionalString(name) !== undefined);
+    if (stray.length > 0) {
+      read.problems.push(`${stray.join(', ')} set but STORAGE_DRIVER is local; set STORAGE_DRIVER=s3 or remove them`);
+    }
+    return { driver: 'local' };
+  }
+
+  if (bucket === undefined) {
+    read.problems.push('S3_BUCKET is required when STORAGE_DRIVER is s3');
+  } else if (!BUCKET_NAME.test(bucket)) {
+    read.problems.push(`S3_BUCKET must be a bucket name (lowercase letters, digits, dots and hyphens), got "${bucket}"`);
+  }
+
+  const endpoint = read.url('S3_ENDPOINT', ['http:', 'https:']);
+  const keyPrefix = read.string('S3_KEY_PREFIX', '');
+  if (!KEY_PREFIX.test(keyPrefix) || keyPrefix.startsWith('/') || (keyPrefix !== '' && !keyPrefix.endsWith('/'))) {
+    read.problems.push(`S3_KEY_PREFIX must be a key path ending in "/" (such as "envision/"), got "${keyPrefix}"`);
+  }
+
+  return {
+    driver: 's3',
+    s3: {
+      bucket: bucket ?? '',
+      region: read.string('S3_REGION', 'us-east-1'),
+      endpoint,
+      publicEndpoint: read.url('S3_PUBLIC_ENDPOINT', ['http:', 'https:']),
+      forcePathStyle: read.boolean('S3_FORCE_PATH_STYLE', endpoint !== undefined),
+      credentials: readS3Credentials(read),
+      keyPrefix,
+    },
+  };
+}
+
+const S3_VARIABLES = [
+  'S3_BUCKET',
+  'S3_REGION',
+  'S3_ENDPOINT',
+  'S3_PUBLIC_ENDPOINT',
+  'S3_FORCE_PATH_STYLE',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+  'S3_SESSION_TOKEN',
+  'S3_KEY_PREFIX',
+];
+
+function readS3Credentials(read: EnvironmentReader): S3Config['credentials'] {
+  const accessKeyId = read.optionalString('S3_ACCESS_KEY_ID');
+  const secretAccessKey = read.optionalString('S3_SECRET_ACCESS_KEY');
+  const sessionToken = read.optionalString('S3_SESSION_TOKEN');
+  if (accessKeyId === undefined && secretAccessKey === undefined) {
+    if (sessionToken !== undefined) {
+      read.problems.push('S3_SESSION_TOKEN needs S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY');
+    }
+    return undefined;
+  }
+  if (accessKeyId === undefined || secretAccessKey === undefined) {
+    read.problems.push('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY must be set together');
+    return undefined;
+  }
+  return { accessKeyId, secretAccessKey, sessionToken };
+}

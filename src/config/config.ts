@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { readStorageConfig, type StorageConfig } from './scale-config.js';
+import { type OperationsConfig, readOperationsConfig, readStorageConfig, type StorageConfig } from './scale-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -37,6 +37,7 @@ export interface Config {
   };
   shutdownTimeoutMs: number;
   storage: StorageConfig;
+  operations: OperationsConfig;
 }
 
 export class ConfigError extends Error {
@@ -191,6 +192,7 @@ export function loadConfig(env: Environment = process.env): Config {
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     storage: readStorageConfig(read),
+    operations: readOperationsConfig(read),
   };
 
   if (read.problems.length > 0) {

@@ -95,3 +95,21 @@ function readS3Credentials(read: EnvironmentReader): S3Config['credentials'] {
   }
   return { accessKeyId, secretAccessKey, sessionToken };
 }
+
+/** Settings for operators' endpoints; see docs/deployment.md. */
+export interface OperationsConfig {
+  /** Bearer token that /metrics requires; undefined leaves /metrics open, for networks that restrict it. */
+  metricsToken: string | undefined;
+  /** Port of the /metrics listener of `envision worker`, which serves no API; undefined for none. */
+  workerMetricsPort: number | undefined;
+}
+
+export function readOperationsConfig(read: EnvironmentReader): OperationsConfig {
+  const metricsToken = read.optionalString('METRICS_TOKEN');
+  if (metricsToken !== undefined && Buffer.byteLength(metricsToken) < 16) {
+    read.problems.push('METRICS_TOKEN must be at least 16 bytes long; generate one with `openssl rand -hex 24`');
+  }
+  const workerMetricsPort =
+    read.optionalString('WORKER_METRICS_PORT') === undefined ? undefined : read.integer('WORKER_METRICS_PORT', 0, 1, 65_535);
+  return { metricsToken, workerMetricsPort };
+}

@@ -6,6 +6,7 @@ import { registerAuthentication } from './plugins/authentication.js';
 import { registerErrorHandling } from './plugins/error-handler.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRequestLogging, requestLoggingOptions } from './plugins/request-logging.js';
+import { registerRequestMetrics } from './plugins/request-metrics.js';
 import { registerValidation } from './plugins/validation.js';
 import { registerRoutes } from './routes/index.js';
 
@@ -38,6 +39,7 @@ export async function buildApp(container: Container, options: BuildAppOptions = 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerRequestLogging(app);
+  registerRequestMetrics(app, container.metrics);
   registerValidation(app);
   registerErrorHandling(app);
   registerAuthentication(app, container.tokens);

@@ -2,6 +2,7 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, databaseDialectOf } from '../adapters/database/database.js';
+import { serveClusterMetrics } from '../adapters/metrics/cluster-metrics.js';
 import { createContainer } from '../container.js';
 import { buildApp, packageVersion } from '../http/app.js';
 import { onShutdownSignal } from './shutdown.js';
@@ -26,6 +27,7 @@ export async function serveApi(config: Config): Promise<void> {
   if (config.webConcurrency > 1 && cluster.isPrimary) {
     await runMigrations(config);
     logger.info({ processes: config.webConcurrency }, 'starting API processes');
+    serveClusterMetrics(logger);
     for (let index = 0; index < config.webConcurrency; index += 1) {
       cluster.fork();
     }

@@ -1,7 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type OperationsConfig, readOperationsConfig, readStorageConfig, type StorageConfig } from './scale-config.js';
+import {
+  type OperationsConfig,
+  type RedisQueueConfig,
+  readOperationsConfig,
+  readRedisQueueConfig,
+  readStorageConfig,
+  type StorageConfig,
+} from './scale-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -38,6 +45,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   storage: StorageConfig;
   operations: OperationsConfig;
+  /** Set when REDIS_URL selects the BullMQ queue. */
+  redisQueue: RedisQueueConfig | undefined;
 }
 
 export class ConfigError extends Error {
@@ -193,6 +202,7 @@ export function loadConfig(env: Environment = process.env): Config {
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     storage: readStorageConfig(read),
     operations: readOperationsConfig(read),
+    redisQueue: readRedisQueueConfig(read),
   };
 
   if (read.problems.length > 0) {

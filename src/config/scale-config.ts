@@ -113,3 +113,54 @@ export function readOperationsConfig(read: EnvironmentReader): OperationsConfig 
     read.optionalString('WORKER_METRICS_PORT') === undefined ? undefined : read.integer('WORKER_METRICS_PORT', 0, 1, 65_535);
   return { metricsToken, workerMetricsPort };
 }
+
+/** The BullMQ queue on Redis, used in place of the embedded queue when REDIS_URL is set. */
+export interface RedisQueueConfig {
+  /** `redis://` or `rediss://` (TLS) URL, with user name, password and database number if needed. */
+  url: string;
+  /** Prefix of every Redis key the queue writes, so several installations can share one Redis. */
+  keyPrefix: string;
+  /** Cluster-wide limit of tasks running at once per engine; engines not listed have no limit. */
+  engineConcurrency: Record<string, number>;
+}
+
+const KEY_PREFIX_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const ENGINE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/** Reads REDIS_URL, REDIS_KEY_PREFIX and ENGINE_CONCURRENCY; undefined without REDIS_URL. */
+export function readRedisQueueConfig(read: EnvironmentReader): RedisQueueConfig | undefined {
+  const url = read.url('REDIS_URL', ['redis:', 'rediss:']);
+  const keyPrefix = read.string('REDIS_KEY_PREFIX', 'envision');
+  if (!KEY_PREFIX_NAME.test(keyPrefix)) {
+    read.problems.push(`REDIS_KEY_PREFIX must be 1 to 64 letters, digits, ".", "_" or "-", got "${keyPrefix}"`);
+  }
+  const engineConcurrency = parseEngineConcurrency(read);
+  if (url === undefined) {
+    for (const name of ['REDIS_KEY_PREFIX', 'ENGINE_CONCURRENCY']) {
+      if (read.optionalString(name) !== undefined) {
+        read.problems.push(`${name} applies to the Redis queue only; set REDIS_URL or remove it`);
+      }
+    }
+    return undefined;
+  }
+  return { url, keyPrefix, engineConcurrency };
+}
+
+/** Parses ENGINE_CONCURRENCY, such as `local=2,replicate=8`. */
+function parseEngineConcurrency(read: EnvironmentReader): Record<string, number> {
+  const raw = read.optionalString('ENGINE_CONCURRENCY');
+  const limits: Record<string, number> = {};
+  if (raw === undefined) {
+    return limits;
+  }
+  for (const entry of raw.split(',')) {
+    const [engine = '', limit = ''] = entry.split('=').map((part) => part.trim());
+    const value = Number(limit);
+    if (!ENGINE_NAME.test(engine) || !/^\d+$/.test(limit) || value < 1 || value > 10_000) {
+      read.problems.push(`ENGINE_CONCURRENCY must be a list like "local=2,replicate=8" (limits 1 to 10000), got "${entry.trim()}" in "${raw}"`);
+      continue;
+    }
+    limits[engine] = value;
+  }
+  return limits;
+}

@@ -114,3 +114,72 @@ describe('storage configuration', () => {
     assert.match(problemsOf({ STORAGE_DRIVER: 'gcs' })[0]!, /STORAGE_DRIVER must be one of local, s3, got "gcs"/);
   });
 });
+
+describe('Redis queue configuration', () => {
+  it('keeps the embedded queue without REDIS_URL', () => {
+    assert.equal(load({}).redisQueue, undefined);
+  });
+
+  it('reads the URL, key prefix and engine limits', () => {
+    const redisQueue = load({
+      REDIS_URL: 'redis://:secret@127.0.0.1:6380/2',
+      REDIS_KEY_PREFIX: 'envision-staging',
+      ENGINE_CONCURRENCY: 'local=2, replicate=8',
+    }).redisQueue;
+
+    assert.deepEqual(redisQueue, {
+      url: 'redis://:secret@127.0.0.1:6380/2',
+      keyPrefix: 'envision-staging',
+      engineConcurrency: { local: 2, replicate: 8 },
+    });
+  });
+
+  it('defaults the key prefix and sets no engine limit', () => {
+    assert.deepEqual(load({ REDIS_URL: 'rediss://127.0.0.1:6380' }).redisQueue, {
+      url: 'rediss://127.0.0.1:6380',
+      keyPrefix: 'envision',
+      engineConcurrency: {},
+    });
+  });
+
+  it('reports every invalid queue variable at once', () => {
+    const problems = problemsOf({
+      REDIS_URL: 'http://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: 'has spaces',
+      ENGINE_CONCURRENCY: 'local=0,Bad Name=3,replicate=two',
+    });
+
+    assert.equal(problems.length, 5);
+    assert.match(problems[0]!, /REDIS_URL must use redis: or rediss:/);
+    assert.match(problems[1]!, /REDIS_KEY_PREFIX must be 1 to 64 letters/);
+    assert.match(problems[2]!, /got "local=0"/);
+    assert.match(problems[3]!, /got "Bad Name=3"/);
+    assert.match(problems[4]!, /got "replicate=two"/);
+  });
+
+  it('rejects queue settings without REDIS_URL', () => {
+    assert.deepEqual(problemsOf({ ENGINE_CONCURRENCY: 'local=2' }), [
+      'ENGINE_CONCURRENCY applies to the Redis queue only; set REDIS_URL or remove it',
+    ]);
+  });
+});
+
+describe('operations configuration', () => {
+  it('leaves /metrics open and starts no worker listener by default', () => {
+    assert.deepEqual(load({}).operations, { metricsToken: undefined, workerMetricsPort: undefined });
+  });
+
+  it('reads the metrics token and worker port', () => {
+    assert.deepEqual(load({ METRICS_TOKEN: 'a-token-of-24-characters', WORKER_METRICS_PORT: '9464' }).operations, {
+      metricsToken: 'a-token-of-24-characters',
+      workerMetricsPort: 9464,
+    });
+  });
+
+  it('rejects a short token and a bad port', () => {
+    const problems = problemsOf({ METRICS_TOKEN: 'short', WORKER_METRICS_PORT: '70000' });
+
+    assert.match(problems[0]!, /METRICS_TOKEN must be at least 16 bytes/);
+    assert.match(problems[1]!, /WORKER_METRICS_PORT must be a whole number from 1 to 65535/);
+  });
+});

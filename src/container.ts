@@ -1,7 +1,19 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Config } from './config/config.js';
 import { type DatabaseConnection, openDatabase } from './adapters/database/database.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
+import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
+import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
+import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
+import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
+import type { ObjectStorage } from './adapters/storage/object-storage.js';
+import { JobService } from './domain/jobs/job-service.js';
+import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
+import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
+import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 
 /**
  * Everything a process needs, built once from the configuration. Adapters for the outside world are
@@ -12,6 +24,14 @@ export interface Container {
   clock: Clock;
   database: DatabaseConnection;
   tokens: TokenService;
+  storage: ObjectStorage;
+  /** Signs and checks the links that `GET /files/<key>` serves. */
+  fileLinks: FileLinkSigner;
+  qualityGate: PhotoQualityGate;
+  jobs: JobService;
+  photoUploads: PhotoUploadService;
+  /** Directory for uploads while they arrive, before they are normalised and stored. */
+  uploadTemporaryDirectory: string;
   /** Checks that `/readyz` runs, by dependency name. */
   readinessChecks: Record<string, () => Promise<void>>;
   /** Closes every adapter in reverse order of creation. */
@@ -21,6 +41,8 @@ export interface Container {
 export interface ContainerOverrides {
   clock?: Clock;
   database?: DatabaseConnection;
+  storage?: ObjectStorage;
+  qualityGate?: PhotoQualityGate;
 }
 
 export async function createContainer(config: Config, overrides: ContainerOverrides = {}): Promise<Container> {
@@ -32,16 +54,65 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
   const tokens = new TokenService(config.jwt.secret, config.jwt.ttlSeconds, clock);
 
+  const fileLinks = new FileLinkSigner(config.jwt.secret, fileLinkBaseUrl(config), clock);
+  const storage = overrides.storage ?? (await createLocalDiskStorage(config, fileLinks));
+  const qualityGate = overrides.qualityGate ?? disabledQualityGate;
+  closers.push(() => qualityGate.close());
+  const jobs = new JobService(new JobsRepository(database.db), clock);
+  const photoUploads = new PhotoUploadService({
+    jobs,
+    photos: new PhotosRepository(database.db),
+    normaliser: new PhotoNormaliser({
+      maxPixels: config.uploads.maxPixels,
+      maxDimension: config.uploads.photoMaxDimension,
+      thumbnailDimension: THUMBNAIL_DIMENSION,
+      concurrency: config.uploads.processingConcurrency,
+    }),
+    qualityGate,
+    storage,
+    clock,
+    limits: config.uploads,
+  });
+  const uploadTemporaryDirectory = await createUploadTemporaryDirectory(config);
+
   return {
     config,
     clock,
     database,
     tokens,
-    readinessChecks: { database: () => database.ping() },
+    storage,
+    fileLinks,
+    qualityGate,
+    jobs,
+    photoUploads,
+    uploadTemporaryDirectory,
+    readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {
       for (const close of closers.reverse()) {
         await close();
       }
     },
   };
+}
+
+/** Maximum length of a thumbnail's long side, in pixels: enough for a grid of selfies on a phone screen. */
+const THUMBNAIL_DIMENSION = 384;
+
+/**
+ * Files left mid-write by a process that stopped are deleted at start-up once they are older than this.
+ * Ages are compared with the wall clock, not the injected Clock, because file times are wall-clock times.
+ */
+const STALE_TEMPORARY_FILE_MS = 60 * 60 * 1000;
+
+async function createLocalDiskStorage(config: Config, fileLinks: FileLinkSigner): Promise<LocalDiskStorage> {
+  const storage = new LocalDiskStorage(path.join(config.dataDir, 'storage'), fileLinks);
+  await storage.removeStaleTemporaryFiles(STALE_TEMPORARY_FILE_MS, Date.now());
+  return storage;
+}
+
+async function createUploadTemporaryDirectory(config: Config): Promise<string> {
+  const directory = path.join(config.dataDir, 'tmp', 'uploads');
+  await mkdir(directory, { recursive: true });
+  await removeFilesOlderThan(directory, STALE_TEMPORARY_FILE_MS, Date.now());
+  return directory;
 }

@@ -233,8 +233,8 @@ for (const kind of DATABASE_KINDS) {
       const response = await uploadImage(context, user, jobId, large);
 
       assert.equal(response.statusCode, 200, response.body);
-      assert.equal(response.json().width, 2048);
-      assert.equal(response.json().height, 1024);
+      assert.equal(response.json().width, 1536);
+      assert.equal(response.json().height, 768);
     });
 
     it('flattens transparency onto white', async () => {
@@ -369,6 +369,8 @@ for (const kind of DATABASE_KINDS) {
         },
         { parts: [{ name: 'jobId', value: jobId }, { name: 'photo', filename: 'a.jpg', data: image }], field: undefined },
         { parts: [], field: 'jobId' },
+        { parts: [{ name: 'jobId', value: 'x'.repeat(2000) }], field: undefined },
+        { parts: Array.from({ length: 11 }, (_, index) => ({ name: `extra${index}`, value: 'x' })), field: undefined },
       ];
 
       for (const { parts, field } of cases) {

@@ -86,6 +86,8 @@ export class PhotoUploadService {
       throw photoRejected(inspection);
     }
 
+    // NOTE: the files are stored before the transaction that records them. A process that stops between
+    // the two leaves orphan files without a photo row, and nothing removes them yet.
     const photoId = randomUUID();
     const keys = photoStorageKeys(job.id, photoId);
     let photoCount: number | undefined;

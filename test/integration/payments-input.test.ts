@@ -201,6 +201,17 @@ for (const kind of DATABASE_KINDS) {
       });
     }
 
+    it('documents the request and responses in OpenAPI', async () => {
+      const document = (await context.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      const operation = document.paths['/verify-payment'].post;
+      const schema = operation.requestBody.content['application/json'].schema;
+
+      assert.deepEqual(schema.required, ['payment_type', 'payment_token']);
+      assert.deepEqual(schema.properties.payment_token.required, ['expires_date', 'expires_date_ms', 'original_transaction_id', 'product_id', 'transaction_id']);
+      assert.ok(operation.responses['200']);
+      assert.ok(operation.responses['503']);
+    });
+
     it('keeps serving after the rejected bodies', async () => {
       const response = await context.app.inject({ method: 'GET', url: '/healthz' });
 

@@ -40,16 +40,16 @@ export class FirebasePushNotifier implements PushNotifier {
    * failure is logged.
    */
   async checkToken(token: string): Promise<TokenCheck> {
-    const dryRun = this.messaging.send({ token }, true);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), this.checkTimeoutMs);
     });
     try {
+      const dryRun = this.messaging.send({ token }, true);
+      // A dry run still going at the deadline finishes in the background; its outcome is not needed then.
+      dryRun.catch(() => undefined);
       const outcome = await Promise.race([dryRun, deadline]);
       if (outcome === 'timeout') {
-        // The dry run goes on in the background; its late outcome only needs to be kept from going unhandled.
-        dryRun.catch(() => undefined);
         this.logger.warn({ timeoutMs: this.checkTimeoutMs }, 'FCM token check timed out; storing the token as unverified');
         return 'unverified';
       }

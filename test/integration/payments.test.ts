@@ -51,7 +51,7 @@ for (const kind of DATABASE_KINDS) {
     let context: TestContext;
 
     before(async () => {
-      context = await createTestContext(kind, { env: fake.environment({ APPLE_TIMEOUT_MS: '300' }) });
+      context = await createTestContext(kind, { env: fake.environment({ APPLE_TIMEOUT_MS: '1500' }) });
     });
     after(async () => context?.close());
     beforeEach(() => fake.reset());

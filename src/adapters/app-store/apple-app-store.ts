@@ -34,7 +34,11 @@ export interface AppleAppStoreOptions {
   timeoutMs: number;
   /** DER root certificates that signed data must chain to. */
   rootCertificates: Buffer[];
-  /** Whether the verifier checks revocation through OCSP and certificate dates against the current time. */
+  /**
+   * Whether the verifier checks revocation through OCSP and certificate dates against the current time.
+   * NOTE: the library sends those OCSP requests itself, with its own 30 s timeout rather than `timeoutMs`,
+   * and no test runs that path because it needs Apple's OCSP responder.
+   */
   onlineChecks: boolean;
   /** Replacements for Apple's hosts, for a fake App Store in tests and benchmarks. */
   apiUrls: { production: string | undefined; sandbox: string | undefined };

@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { type DatabaseConnection, openDatabase } from './adapters/database/database.js';
@@ -10,6 +12,16 @@ import { LoggingPushNotifier } from './adapters/push/logging-push-notifier.js';
 import type { PushNotifier } from './adapters/push/push-notifier.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
+import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
+import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
+import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
+import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
+import type { ObjectStorage } from './adapters/storage/object-storage.js';
+import { JobService } from './domain/jobs/job-service.js';
+import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
+import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
+import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 import { PaymentService } from './domain/payments/payment-service.js';
 
 /**
@@ -23,6 +35,14 @@ export interface Container {
   logger: Logger;
   database: DatabaseConnection;
   tokens: TokenService;
+  storage: ObjectStorage;
+  /** Signs and checks the links that `GET /files/<key>` serves. */
+  fileLinks: FileLinkSigner;
+  qualityGate: PhotoQualityGate;
+  jobs: JobService;
+  photoUploads: PhotoUploadService;
+  /** Directory for uploads while they arrive, before they are normalised and stored. */
+  uploadTemporaryDirectory: string;
   users: UserRepository;
   /** Undefined when no App Store credentials are configured. */
   appStore: AppStore | undefined;
@@ -39,6 +59,8 @@ export interface ContainerOverrides {
   clock?: Clock;
   logger?: Logger;
   database?: DatabaseConnection;
+  storage?: ObjectStorage;
+  qualityGate?: PhotoQualityGate;
   pushNotifier?: PushNotifier;
 }
 
@@ -63,6 +85,27 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     allowDebugPurchases: config.payments.allowDebugPurchases,
   });
 
+  const fileLinks = new FileLinkSigner(config.jwt.secret, fileLinkBaseUrl(config), clock);
+  const storage = overrides.storage ?? (await createLocalDiskStorage(config, fileLinks));
+  const qualityGate = overrides.qualityGate ?? disabledQualityGate;
+  closers.push(() => qualityGate.close());
+  const jobs = new JobService(new JobsRepository(database.db), clock);
+  const photoUploads = new PhotoUploadService({
+    jobs,
+    photos: new PhotosRepository(database.db),
+    normaliser: new PhotoNormaliser({
+      maxPixels: config.uploads.maxPixels,
+      maxDimension: config.uploads.photoMaxDimension,
+      thumbnailDimension: THUMBNAIL_DIMENSION,
+      concurrency: config.uploads.processingConcurrency,
+    }),
+    qualityGate,
+    storage,
+    clock,
+    limits: config.uploads,
+  });
+  const uploadTemporaryDirectory = await createUploadTemporaryDirectory(config);
+
   return {
     config,
     clock,
@@ -73,13 +116,41 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     appStore,
     pushNotifier,
     payments,
-    readinessChecks: { database: () => database.ping() },
+    storage,
+    fileLinks,
+    qualityGate,
+    jobs,
+    photoUploads,
+    uploadTemporaryDirectory,
+    readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {
       for (const close of closers.reverse()) {
         await close();
       }
     },
   };
+}
+
+/** Maximum length of a thumbnail's long side, in pixels: enough for a grid of selfies on a phone screen. */
+const THUMBNAIL_DIMENSION = 384;
+
+/**
+ * Files left mid-write by a process that stopped are deleted at start-up once they are older than this.
+ * Ages are compared with the wall clock, not the injected Clock, because file times are wall-clock times.
+ */
+const STALE_TEMPORARY_FILE_MS = 60 * 60 * 1000;
+
+async function createLocalDiskStorage(config: Config, fileLinks: FileLinkSigner): Promise<LocalDiskStorage> {
+  const storage = new LocalDiskStorage(path.join(config.dataDir, 'storage'), fileLinks);
+  await storage.removeStaleTemporaryFiles(STALE_TEMPORARY_FILE_MS, Date.now());
+  return storage;
+}
+
+async function createUploadTemporaryDirectory(config: Config): Promise<string> {
+  const directory = path.join(config.dataDir, 'tmp', 'uploads');
+  await mkdir(directory, { recursive: true });
+  await removeFilesOlderThan(directory, STALE_TEMPORARY_FILE_MS, Date.now());
+  return directory;
 }
 
 function createAppStore(config: Config, logger: Logger): AppStore | undefined {

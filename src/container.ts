@@ -2,6 +2,9 @@ import type { Config } from './config/config.js';
 import { type DatabaseConnection, openDatabase } from './adapters/database/database.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { FaceAnalysisPool } from './adapters/faces/face-analysis-pool.js';
+import { FaceQualityGate } from './domain/photos/face-quality-gate.js';
+import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
 
 /**
  * Everything a process needs, built once from the configuration. Adapters for the outside world are
@@ -12,6 +15,8 @@ export interface Container {
   clock: Clock;
   database: DatabaseConnection;
   tokens: TokenService;
+  /** Judges uploaded photos before they are stored. */
+  qualityGate: PhotoQualityGate;
   /** Checks that `/readyz` runs, by dependency name. */
   readinessChecks: Record<string, () => Promise<void>>;
   /** Closes every adapter in reverse order of creation. */
@@ -21,6 +26,7 @@ export interface Container {
 export interface ContainerOverrides {
   clock?: Clock;
   database?: DatabaseConnection;
+  qualityGate?: PhotoQualityGate;
 }
 
 export async function createContainer(config: Config, overrides: ContainerOverrides = {}): Promise<Container> {
@@ -32,11 +38,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
   const tokens = new TokenService(config.jwt.secret, config.jwt.ttlSeconds, clock);
 
+  const qualityGate = overrides.qualityGate ?? createQualityGate(config);
+  closers.push(() => qualityGate.close());
+
   return {
     config,
     clock,
     database,
     tokens,
+    qualityGate,
     readinessChecks: { database: () => database.ping() },
     close: async () => {
       for (const close of closers.reverse()) {
@@ -44,4 +54,13 @@ export async function createContainer(config: Config, overrides: ContainerOverri
       }
     },
   };
+}
+
+/** Builds the face-model gate, or the gate that accepts everything when QUALITY_GATE_ENABLED=false. */
+function createQualityGate(config: Config): PhotoQualityGate {
+  if (!config.qualityGate.enabled) {
+    return disabledQualityGate;
+  }
+  // The pool starts its threads on the first photo, so processes that never see an upload pay nothing.
+  return new FaceQualityGate(new FaceAnalysisPool({ threads: config.qualityGate.threads }), config.qualityGate);
 }

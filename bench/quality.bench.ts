@@ -112,7 +112,7 @@ export default async function qualityBench(): Promise<string> {
   return [
     `Photo analysis (${PHOTO_NAMES.map((name) => `${name}.png`).join(', ')}, in turn; ${PHOTOS_PER_RUN} photos after a warm-up, two in flight per thread):`,
     '',
-    formatRow(['threads', 'photos/s', 'CPU seconds per photo']),
+    formatRow(['threads', 'photos/s', 'thread-seconds per photo']),
     formatRow(['---:', '---:', '---:']),
     ...throughput.map((row) => formatRow([row.threads, row.photosPerSecond.toFixed(2), row.secondsPerPhoto.toFixed(2)])),
     '',

@@ -5,7 +5,7 @@ import { createTestContext, type TestContext } from '../helpers/app.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
 import { fixturePhoto } from '../helpers/photos.js';
 
-// The container builds the gate the configuration asks for.
+// The container builds the gate that the configuration selects.
 
 for (const kind of DATABASE_KINDS) {
   describe(`quality gate wiring on ${kind.name}`, { skip: kind.skip }, () => {

@@ -174,6 +174,27 @@ describe('face analysis pool', () => {
     }
   });
 
+  it('replaces a thread that stops', async () => {
+    const pool = new FaceAnalysisPool({ threads: 1 });
+    try {
+      await pool.analyze(fixturePhoto('coffee'));
+      // Stop the thread from outside while it analyses, as a crash would.
+      const workers = (pool as unknown as { workers: Set<{ worker: { terminate(): Promise<number> }; task: unknown }> }).workers;
+      const interrupted = assert.rejects(pool.analyze(fixturePhoto('astronaut')), /thread stopped/);
+      while ([...workers].every((entry) => entry.task === null)) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await [...workers][0]!.worker.terminate();
+      await interrupted;
+
+      const next = await pool.analyze(fixturePhoto('astronaut'));
+
+      assert.equal(next.faces.length, 1);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('fails waiting photos when closed', async () => {
     const pool = new FaceAnalysisPool({ threads: 1 });
     const pending = assert.rejects(pool.analyze(fixturePhoto('coffee')), /closed/);

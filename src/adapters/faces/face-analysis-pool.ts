@@ -99,6 +99,8 @@ export class FaceAnalysisPool implements FaceAnalyzer {
     }
   }
 
+  // NOTE: a photo has no time limit once a thread has it. A thread stuck inside the models would hold
+  // its photo (and the upload request) until the process stops.
   private enqueue(request: WorkerRequest): Promise<FaceAnalysis> {
     this.assertOpen();
     if (this.queue.length >= this.maxQueuedPhotos) {

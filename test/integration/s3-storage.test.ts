@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
 import { S3Storage } from '../../src/adapters/storage/s3-storage.js';
-import { StorageNotFoundError } from '../../src/adapters/storage/object-storage.js';
+import { InvalidStorageKeyError, StorageNotFoundError } from '../../src/adapters/storage/object-storage.js';
 import type { S3Config } from '../../src/config/scale-config.js';
 import { startFakeS3Listing } from '../helpers/fake-s3-listing.js';
 import { startS3Server, type TestS3Server } from '../helpers/s3-server.js';
@@ -221,6 +221,20 @@ describe('S3 storage on s3rver', () => {
     } finally {
       publicStorage.close();
     }
+  });
+
+  for (const key of ['', '/etc/passwd', '../outside.jpg', 'a/../b.jpg', 'a//b.jpg', 'a/', '.tmp/x.jpg', 'a b.jpg']) {
+    it(`rejects the key ${JSON.stringify(key)}`, async () => {
+      await assert.rejects(storage.put(key, Buffer.from('x'), 'image/jpeg'), InvalidStorageKeyError);
+      await assert.rejects(storage.get(key), InvalidStorageKeyError);
+      await assert.rejects(storage.delete([key]), InvalidStorageKeyError);
+      await assert.rejects(storage.signedUrl(key, 60), InvalidStorageKeyError);
+    });
+  }
+
+  it('rejects an empty or invalid prefix', async () => {
+    await assert.rejects(storage.deletePrefix(''), InvalidStorageKeyError);
+    await assert.rejects(storage.deletePrefix('../jobs/'), InvalidStorageKeyError);
   });
 
   it('rejects link lifetimes S3 cannot sign', async () => {

@@ -12,7 +12,13 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { S3Config } from '../../config/scale-config.js';
 import { type Clock, systemClock } from '../../domain/clock.js';
-import { type ObjectStorage, StorageNotFoundError } from './object-storage.js';
+import {
+  InvalidStorageKeyError,
+  isValidStorageKey,
+  isValidStorageKeyPrefix,
+  type ObjectStorage,
+  StorageNotFoundError,
+} from './object-storage.js';
 
 /** Multi-object delete takes at most 1,000 keys per request (S3 API reference, DeleteObjects). */
 const MAX_DELETE_BATCH_SIZE = 1000;
@@ -60,6 +66,7 @@ export class S3Storage implements ObjectStorage {
   }
 
   async put(key: string, body: Buffer | Readable, contentType: string): Promise<{ bytes: number }> {
+    assertValidKey(key);
     const { stream, bytesRead } = countBytes(body);
     const upload = new Upload({
       client: this.client,
@@ -80,6 +87,7 @@ export class S3Storage implements ObjectStorage {
   }
 
   async get(key: string): Promise<{ body: Readable; contentType: string; bytes: number }> {
+    assertValidKey(key);
     try {
       const object = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.objectKey(key) }));
       if (!(object.Body instanceof Readable)) {
@@ -99,10 +107,14 @@ export class S3Storage implements ObjectStorage {
   }
 
   async delete(keys: string[]): Promise<void> {
+    keys.forEach(assertValidKey);
     await this.deleteObjectKeys(keys.map((key) => this.objectKey(key)));
   }
 
   async deletePrefix(prefix: string): Promise<void> {
+    if (!isValidStorageKeyPrefix(prefix)) {
+      throw new InvalidStorageKeyError(prefix);
+    }
     const pages = paginateListObjectsV2(
       { client: this.client, pageSize: this.deleteBatchSize },
       { Bucket: this.config.bucket, Prefix: this.objectKey(prefix) },
@@ -115,6 +127,7 @@ export class S3Storage implements ObjectStorage {
   }
 
   async signedUrl(key: string, expiresInSeconds: number): Promise<string> {
+    assertValidKey(key);
     if (!Number.isInteger(expiresInSeconds) || expiresInSeconds < 1 || expiresInSeconds > MAX_SIGNED_URL_SECONDS) {
       throw new RangeError(`expiresInSeconds must be a whole number from 1 to ${MAX_SIGNED_URL_SECONDS}, got ${expiresInSeconds}`);
     }
@@ -214,6 +227,12 @@ function countBytes(body: Buffer | Readable): { stream: Buffer | Readable; bytes
     // pipeline() destroys `counter` with the error, and the upload that reads `counter` fails with it.
   });
   return { stream: counter, bytesRead: () => bytes };
+}
+
+function assertValidKey(key: string): void {
+  if (!isValidStorageKey(key)) {
+    throw new InvalidStorageKeyError(key);
+  }
 }
 
 function isNotFound(error: unknown): boolean {

@@ -150,7 +150,7 @@ const THUMBNAIL_DIMENSION = 384;
  */
 const STALE_TEMPORARY_FILE_MS = 60 * 60 * 1000;
 
-/** The S3 store when STORAGE_DRIVER=s3, else files under the data directory. */
+/** Builds the S3 store when STORAGE_DRIVER=s3, else the store of files under the data directory. */
 async function createObjectStorage(
   config: Config,
   fileLinks: FileLinkSigner,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { type EnginesConfig, readEngineConfig } from './engine-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -34,6 +35,7 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  engines: EnginesConfig;
   shutdownTimeoutMs: number;
 }
 
@@ -47,7 +49,7 @@ export class ConfigError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /** Collects every problem with the environment, so one start-up reports all of them. */
-class EnvironmentReader {
+export class EnvironmentReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Environment) {}
@@ -187,6 +189,7 @@ export function loadConfig(env: Environment = process.env): Config {
     firebase: {
       credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
     },
+    engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
   };
 

@@ -17,6 +17,9 @@ export const ERROR_STATUS = {
   missing_token: 401,
   invalid_token: 401,
 
+  // Webhooks from generation providers.
+  invalid_webhook_signature: 401,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

@@ -145,7 +145,7 @@ export abstract class RemoteEngine implements GenerationEngine {
         if (!(await this.calls.jobExists(call.job_id))) {
           await this.abandonCall(call, 'canceled', 'the job was deleted');
         } else if (now >= call.deadline_at) {
-          await this.abandonCall(call, 'failed', `no result within ${this.limits.callTimeoutMs} ms`);
+          await this.abandonCall(call, 'failed', `no result within ${call.deadline_at - call.created_at} ms`);
         } else {
           await this.refreshProviderCall(call, this.closing.signal);
           await this.calls.markChecked(call.id, this.clock.now());
@@ -233,7 +233,7 @@ export abstract class RemoteEngine implements GenerationEngine {
         return images;
       } catch (error) {
         if (!signal.aborted && deadline.aborted) {
-          const reason = `no result within ${this.limits.callTimeoutMs} ms`;
+          const reason = `no result within ${call.deadline_at - call.created_at} ms`;
           await this.abandonCall(call, 'failed', reason);
           throw retryableError(`${this.name} call ${call.provider_id} timed out: ${reason}`);
         }

@@ -43,7 +43,7 @@ export interface EnginesConfig {
   comfyui: ComfyUiConfig | undefined;
   /** Set when REPLICATE_API_TOKEN is. */
   replicate: ReplicateConfig | undefined;
-  /** How often each process checks remote calls nobody waits on; 0 turns the check off. */
+  /** Interval at which each process checks remote calls that no render waits on. 0 turns the check off. */
   reconcileIntervalMs: number;
 }
 

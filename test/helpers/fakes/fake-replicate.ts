@@ -53,6 +53,8 @@ export class FakeReplicate {
   /** HTTP statuses (and bodies) for the next create requests, answered before anything is created. */
   createFailures: Array<{ status: number; body: unknown }> = [];
   script: (prediction: FakePrediction) => PredictionScript = () => ({ outcome: 'succeeded', webhook: 'send' });
+  /** How long a prediction that is not `manual` runs before it ends, like a model's run time. */
+  runMilliseconds = 0;
 
   private readonly server = http.createServer((request, response) => {
     this.handle(request, response).catch((error: unknown) => sendJson(response, 500, { detail: String(error) }));
@@ -175,7 +177,7 @@ export class FakeReplicate {
     this.predictions.set(prediction.id, prediction);
     sendJson(response, 201, this.view(prediction));
     if (!prediction.script.manual) {
-      setImmediate(() => void this.track(this.complete(prediction)));
+      setTimeout(() => void this.track(this.complete(prediction)), this.runMilliseconds);
     }
   }
 

@@ -81,8 +81,8 @@ export class EngineCallRepository {
   }
 
   /**
-   * The newest call for `slot` that is still running or succeeded, so a retried task picks up work that
-   * an earlier attempt started instead of paying for it twice.
+   * Finds the newest call for `slot` that is still running or succeeded, so a retried task picks up work
+   * that an earlier attempt started instead of paying for it twice.
    */
   async findResumableCall(slot: CallSlot): Promise<EngineCallRow | undefined> {
     return this.db

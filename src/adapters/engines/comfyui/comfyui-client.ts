@@ -73,14 +73,14 @@ export class ComfyUiClient {
     return body.prompt_id;
   }
 
-  /** The prompt's history entry, or undefined while ComfyUI has none (queued, running or unknown). */
+  /** Returns the prompt's history entry, or undefined while ComfyUI has none (queued, running or unknown). */
   async getHistory(promptId: string, signal: AbortSignal): Promise<HistoryEntry | undefined> {
     const response = await this.send('ComfyUI GET /history', `/history/${encodeURIComponent(promptId)}`, {}, signal);
     const body = (await this.readJson('ComfyUI GET /history', response)) as Record<string, HistoryEntry>;
     return body[promptId];
   }
 
-  /** Where the prompt stands in ComfyUI's queue. */
+  /** Returns the prompt's position in ComfyUI's queue: running, pending or absent. */
   async queuePosition(promptId: string, signal: AbortSignal): Promise<'running' | 'pending' | 'absent'> {
     const response = await this.send('ComfyUI GET /queue', '/queue', {}, signal);
     const queue = (await this.readJson('ComfyUI GET /queue', response)) as QueueState;

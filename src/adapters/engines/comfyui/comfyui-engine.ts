@@ -32,7 +32,7 @@ export interface ComfyUiEngineOptions {
   limits: RemoteEngineLimits;
 }
 
-/** What `prepare` stores for a job: the names of its reference photos in ComfyUI's input folder. */
+/** Preparation stored for a job: the names of its reference photos in ComfyUI's input folder. */
 interface ComfyUiPreparation {
   referenceImages: string[];
 }

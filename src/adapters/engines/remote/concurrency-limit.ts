@@ -20,7 +20,7 @@ export class ConcurrencyLimit {
     return this.waiters.length;
   }
 
-  /** Waits for a free slot and returns the function that frees it; call that exactly once. */
+  /** Waits for a free slot and returns the function that frees it. Calls after the first do nothing. */
   async acquire(signal: AbortSignal): Promise<() => void> {
     signal.throwIfAborted();
     if (this.active < this.max) {

@@ -18,7 +18,7 @@ export function permanentError(message: string, userMessage: string | undefined 
   return new EngineError(message, false, userMessage ?? USER_MESSAGES.generic);
 }
 
-/** The error a render throws when its signal aborts: the caller aborted, so it decides what happens next. */
+/** Builds the error a render throws when its signal aborts. The caller aborted, so it decides what happens next. */
 export function abortedError(signal: AbortSignal): EngineError {
   const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
   return new EngineError(`The render was aborted (${reason})`, true, USER_MESSAGES.unavailable);

@@ -10,7 +10,7 @@ const CONTENT_TYPES: Record<string, RenderedImage['contentType']> = {
   webp: 'image/webp',
 };
 
-/** Longest side of a reference photo sent to a provider; identity models work at about 1024 pixels. */
+/** Maximum side of a reference photo sent to a provider, in pixels. Identity models work at about 1024 pixels. */
 export const REFERENCE_PHOTO_MAX_SIDE = 1536;
 
 /**

@@ -25,7 +25,7 @@ export interface RemoteEngineLimits {
   maxConcurrency: number;
   /** A call still open this long after it was created is cancelled and fails as retryable. */
   callTimeoutMs: number;
-  /** The reconciler asks the provider about open calls with no news for this long. */
+  /** The reconciler queries the provider about open calls that have had no update for this long. */
   reconcileAfterMs: number;
 }
 
@@ -39,7 +39,7 @@ export interface CallPlan {
 /**
  * What ComfyUI and Replicate have in common: a concurrency limit, one `engine_calls` row per provider
  * call, resuming a call that an earlier attempt of the same task started, a deadline per call,
- * cancellation when the render's signal aborts, and a reconciler for calls nobody is waiting on.
+ * cancellation when the render's signal aborts, and a reconciler for calls that no render waits on.
  */
 export abstract class RemoteEngine implements GenerationEngine {
   abstract readonly name: string;
@@ -84,7 +84,7 @@ export abstract class RemoteEngine implements GenerationEngine {
   /** Asks the provider to stop the call. Best effort: failures are logged by the caller. */
   protected abstract cancelProviderCall(call: EngineCallRow): Promise<void>;
 
-  /** Asks the provider where a call nobody waits on stands, and records it. */
+  /** Queries the provider for the status of a call that no render waits on, and records it. */
   protected abstract refreshProviderCall(call: EngineCallRow, signal: AbortSignal): Promise<void>;
 
   /** Calls in flight or waiting for a slot, for tests and metrics. */
@@ -130,7 +130,7 @@ export abstract class RemoteEngine implements GenerationEngine {
 
   /**
    * Checks open calls that have had no news for a while: cancels those of deleted jobs and those past
-   * their deadline, and asks the provider about the rest. Returns how many calls it looked at.
+   * their deadline, and queries the provider about the rest. Returns how many calls it checked.
    */
   async reconcileQuietCalls(): Promise<number> {
     const now = this.clock.now();

@@ -23,7 +23,7 @@ export interface TemplateValues {
   referenceImages: unknown[];
 }
 
-/** What a template asks for, found once when it is loaded. */
+/** Placeholder usage of a template, found once when it is loaded. */
 export interface TemplateUsage {
   usesPrompt: boolean;
   /** When false, the engine makes one call per image, with seeds `seed`, `seed + 1`, … */

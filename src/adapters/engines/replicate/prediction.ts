@@ -86,7 +86,7 @@ export function predictionFailure(prediction: Prediction): { error: string; retr
   return { error: truncate(`the model failed: ${text}`), retryable: known?.retryable ?? true };
 }
 
-/** The message a user sees for a failure recorded as `error`. */
+/** Returns the message a user sees for a failure recorded as `error`. */
 export function userMessageFor(error: string, retryable: boolean): string {
   if (error === NO_OUTPUT_ERROR) {
     return USER_MESSAGES.noImages;

@@ -40,14 +40,14 @@ export interface ReplicateEngineOptions {
   model: string;
   /** The model's input object with placeholders, and what it uses. */
   input: { template: unknown; usage: TemplateUsage };
-  /** Where Replicate sends webhooks; without one the engine only polls. */
+  /** Webhook URL for Replicate's deliveries. Without one the engine only polls. */
   webhookUrl: string | undefined;
   /** The `whsec_` secret that signs webhooks. */
   webhookSecret: string | undefined;
-  /** How reference photos reach the model: inline as data URIs, or as signed URLs of our storage. */
+  /** Form of the reference photos sent to the model: inline data URIs, or signed URLs of our storage. */
   imageInput: 'data-uri' | 'signed-url';
   requestTimeoutMs: number;
-  /** A render with no webhook news for this long asks Replicate itself. */
+  /** A render with no webhook update for this long queries Replicate itself. */
   pollIntervalMs: number;
   limits: RemoteEngineLimits;
   /** Storage for outputs copied when a webhook arrives; without it the waiting render copies them. */
@@ -56,7 +56,7 @@ export interface ReplicateEngineOptions {
   fetch?: typeof fetch;
 }
 
-/** What `prepare` stores for a job: the photos to send as references, best first. */
+/** Preparation stored for a job: the photos to send as references, best first. */
 interface ReplicatePreparation {
   photos: Array<Pick<EnginePhoto, 'id' | 'storageKey'>>;
 }
@@ -200,7 +200,7 @@ export class ReplicateEngine extends RemoteEngine {
     await this.refreshWith(call, this.options.storage, signal);
   }
 
-  /** Asks Replicate for the prediction and applies what it says. */
+  /** Fetches the prediction from Replicate and applies its status. */
   private async refreshWith(call: EngineCallRow, storage: ObjectStorage | undefined, signal: AbortSignal): Promise<void> {
     const prediction = await this.clientCall('Replicate get prediction', signal, (requestSignal) =>
       this.client.predictions.get(call.provider_id, { signal: requestSignal }),
@@ -213,7 +213,7 @@ export class ReplicateEngine extends RemoteEngine {
   }
 
   /**
-   * Records what a prediction says, the same way for webhooks and polls, so applying it twice changes
+   * Records a prediction's status, the same way for webhooks and polls, so applying it twice changes
    * nothing. A succeeded prediction's outputs are copied into `storage` before the call is marked
    * succeeded; without storage only the provider status is noted, and the waiting render copies them.
    */

@@ -51,7 +51,7 @@ export function verifyWebhookSignature(delivery: SignedDelivery, secret: string,
   }
 }
 
-/** The raw HMAC-SHA256 signature of a delivery, as the `v1` entries carry it in base64. */
+/** Computes the raw HMAC-SHA256 signature of a delivery, which `v1` entries carry in base64. */
 export function signWebhook(id: string, timestamp: string, body: Buffer | string, secret: string): Buffer {
   const key = Buffer.from(secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : secret, 'base64');
   return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();

@@ -21,7 +21,7 @@ export interface RemoteEngines {
 /** Builds the ComfyUI and Replicate engines that the configuration enables. */
 export function createRemoteEngines(
   config: EnginesConfig,
-  dependencies: { database: DatabaseConnection; clock: Clock; logger: Logger; storage?: ObjectStorage },
+  dependencies: { database: DatabaseConnection; clock: Clock; logger: Logger; storage: ObjectStorage },
 ): RemoteEngines {
   const shared = {
     calls: new EngineCallRepository(dependencies.database.db),
@@ -64,7 +64,7 @@ export function createRemoteEngines(
         callTimeoutMs: settings.timeoutMs,
         reconcileAfterMs: settings.pollIntervalMs,
       },
-      ...(dependencies.storage === undefined ? {} : { storage: dependencies.storage }),
+      storage: dependencies.storage,
     });
     engines.replicate = replicate;
     if (!replicate.webhooksEnabled) {

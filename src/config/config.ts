@@ -12,6 +12,7 @@ import {
 } from './scale-config.js';
 import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
 import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
+import { type EnginesConfig, readEngineConfig } from './engine-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -51,6 +52,7 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  engines: EnginesConfig;
   shutdownTimeoutMs: number;
   storage: StorageConfig;
   operations: OperationsConfig;
@@ -265,6 +267,7 @@ export function loadConfig(env: Environment = process.env): Config {
     firebase: {
       credentialsPath: readFirebaseCredentialsPath(read),
     },
+    engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     storage: readStorageConfig(read),
     operations: readOperationsConfig(read),

@@ -3,10 +3,12 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
+import pino from 'pino';
 import { Metrics } from '../../src/adapters/metrics/metrics.js';
 import { appError } from '../../src/domain/errors.js';
 import { registerErrorHandling } from '../../src/http/plugins/error-handler.js';
 import { registerRequestMetrics } from '../../src/http/plugins/request-metrics.js';
+import { type MetricsServer, startMetricsServer } from '../../src/start/metrics-server.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
 
@@ -196,5 +198,37 @@ describe('cluster metrics', () => {
     assert.equal(code, 0);
     assert.equal(sample(output, 'envision_tasks_failed_total', { engine: 'local' }), 1 + 2 + 3);
     assert.equal(sample(output, 'envision_queue_tasks', { state: 'waiting' }), 7, 'the shared queue is not summed');
+  });
+});
+
+describe('worker metrics server', () => {
+  const metrics = new Metrics();
+  let server: MetricsServer;
+
+  before(async () => {
+    metrics.countTaskFailure('local');
+    server = await startMetricsServer(metrics, { host: '127.0.0.1', port: 0, token: METRICS_TOKEN, logger: pino({ level: 'silent' }) });
+  });
+  after(async () => server?.close());
+
+  it('serves /metrics with the token', async () => {
+    const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(sample(await response.text(), 'envision_tasks_failed_total', { engine: 'local' }), 1);
+  });
+
+  it('rejects a scrape without the token', async () => {
+    const response = await fetch(`${server.url}/metrics`);
+
+    assert.equal(response.status, 401);
+    assert.equal(response.headers.get('www-authenticate'), 'Bearer realm="metrics"');
+  });
+
+  it('serves nothing else', async () => {
+    const response = await fetch(`${server.url}/healthz`);
+
+    assert.equal(response.status, 404);
   });
 });

@@ -1,12 +1,11 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type } from 'typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Container } from '../../container.js';
 import { appError } from '../../domain/errors.js';
+import { bearerTokenMatches } from '../bearer-token.js';
 import { errorResponses } from '../schemas/common.js';
 
 const MetricsText = Type.String({ description: 'Metrics in the Prometheus text exposition format 0.0.4.' });
-const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export const metricsRoutes: FastifyPluginAsyncTypebox<{ container: Container }> = async (app, { container }) => {
   const token = container.config.operations.metricsToken;
@@ -22,7 +21,7 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ container: Container }> 
       },
     },
     async (request, reply) => {
-      if (token !== undefined && !bearerMatches(request.headers.authorization, token)) {
+      if (token !== undefined && !bearerTokenMatches(request.headers.authorization, token)) {
         throw appError('invalid_token', 'This endpoint needs "Authorization: Bearer <METRICS_TOKEN>".', {
           headers: { 'WWW-Authenticate': 'Bearer realm="metrics"' },
         });
@@ -32,13 +31,3 @@ export const metricsRoutes: FastifyPluginAsyncTypebox<{ container: Container }> 
     },
   );
 };
-
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const sent = BEARER.exec(header ?? '')?.[1];
-  if (sent === undefined) {
-    return false;
-  }
-  const expected = Buffer.from(token);
-  const actual = Buffer.from(sent);
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
-}

@@ -1,0 +1,184 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const BUILT_CLI = path.join(ROOT, 'dist', 'cli.js');
+
+/** Finds a free loopback port by binding port 0 and closing it again. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Compiles `src/` to `dist/`, which the process tests and benchmarks start as a user would. */
+export function buildDist(): void {
+  const build = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) {
+    throw new Error(`tsc failed:\n${build.stdout}${build.stderr}`);
+  }
+}
+
+/**
+ * A redis-server of its own on a loopback port, without persistence, so a restart loses every key, the
+ * worst case for the queue. The shared Redis on 6379 is never restarted.
+ */
+export class PrivateRedis {
+  private child: ChildProcess | undefined;
+  private readonly directory = mkdtempSync(path.join(tmpdir(), 'envision-redis-'));
+
+  constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.directory],
+      { stdio: 'ignore' },
+    );
+    const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    try {
+      for (let tries = 0; ; tries += 1) {
+        try {
+          await client.connect();
+          await client.ping();
+          return;
+        } catch (error) {
+          client.disconnect();
+          if (tries > 100 || this.child.exitCode !== null) {
+            throw new Error(`redis-server on port ${this.port} did not start`, { cause: error });
+          }
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) {
+      return;
+    }
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    rmSync(this.directory, { recursive: true, force: true });
+  }
+}
+
+export interface LogLine {
+  pid?: number;
+  level?: number;
+  msg?: string;
+  [field: string]: unknown;
+}
+
+/** A built `envision` process started by a test or benchmark, with its JSON log lines. */
+export class EnvisionProcess {
+  readonly lines: LogLine[] = [];
+  readonly child: ChildProcess;
+
+  constructor(
+    readonly name: string,
+    command: string,
+    env: Record<string, string>,
+  ) {
+    this.child = spawn(process.execPath, [BUILT_CLI, command], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      createInterface({ input: stream }).on('line', (text) => {
+        try {
+          this.lines.push(JSON.parse(text) as LogLine);
+        } catch {
+          this.lines.push({ msg: text });
+        }
+      });
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** Resolves with the first log line that passes `test`; rejects when the process exits first. */
+  waitForLine(test: (line: LogLine) => boolean, limitMs = 60_000): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const giveUpAt = Date.now() + limitMs;
+      const timer = setInterval(() => {
+        const found = this.lines.find(test);
+        if (found !== undefined) {
+          clearInterval(timer);
+          resolve(found);
+        } else if (this.child.exitCode !== null || Date.now() > giveUpAt) {
+          clearInterval(timer);
+          reject(new Error(`${this.name} ${this.child.exitCode !== null ? `exited with ${this.child.exitCode}` : 'gave no such line'}:\n${this.tail()}`));
+        }
+      }, 20);
+    });
+  }
+
+  /** Peak resident memory of the process so far (VmHWM), in bytes. */
+  peakRssBytes(): number {
+    return readPeakRss(this.pid);
+  }
+
+  /** The last log lines, for failure messages. */
+  tail(count = 30): string {
+    return this.lines
+      .slice(-count)
+      .map((line) => JSON.stringify(line))
+      .join('\n');
+  }
+
+  /** Ends the process as a crash would: SIGKILL, no shutdown. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+      await once(this.child, 'exit');
+    }
+  }
+
+  /** Asks the process to shut down (SIGTERM) and waits for it. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGTERM');
+      await once(this.child, 'exit');
+    }
+  }
+}
+
+/** Peak resident set size of a live process from /proc (Linux), in bytes. */
+export function readPeakRss(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(status);
+  if (match === null) {
+    throw new Error(`No VmHWM in /proc/${pid}/status`);
+  }
+  return Number(match[1]) * 1024;
+}

@@ -182,3 +182,57 @@ export function readPeakRss(pid: number): number {
   }
   return Number(match[1]) * 1024;
 }
+
+/** s3rver in a child process on 127.0.0.1 with one bucket; see s3rver-process.ts. */
+export interface S3rverProcess {
+  endpoint: string;
+  bucket: string;
+  pid: number;
+  /** Environment variables that point the S3 store at this server. */
+  storageEnv(keyPrefix?: string): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startS3rverProcess(bucket = 'envision-scale'): Promise<S3rverProcess> {
+  const directory = mkdtempSync(path.join(tmpdir(), 'envision-s3rver-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/s3rver-process.ts')], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', S3_DIRECTORY: directory, S3_BUCKET: bucket },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await Promise.race([
+    once(createInterface({ input: child.stdout! }), 'line'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(`s3rver exited with ${String(code)} before listening`);
+    }),
+  ])) as [string];
+  const { port } = JSON.parse(line) as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    endpoint,
+    bucket,
+    pid: child.pid!,
+    storageEnv: (keyPrefix = '') => ({
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: bucket,
+      S3_ENDPOINT: endpoint,
+      S3_ACCESS_KEY_ID: 'S3RVER',
+      S3_SECRET_ACCESS_KEY: 'S3RVER',
+      ...(keyPrefix === '' ? {} : { S3_KEY_PREFIX: keyPrefix }),
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    }),
+    close: async () => {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+      rmSync(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The pids of a process's direct children (Linux), such as the API processes of a node:cluster primary. */
+export function childPids(pid: number): number[] {
+  const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  return text === '' ? [] : text.split(/\s+/).map(Number);
+}

@@ -96,7 +96,10 @@ export interface LogLine {
   [field: string]: unknown;
 }
 
-/** A built `envision` process started by a test or benchmark, with its JSON log lines. */
+/**
+ * An `envision` process started by a test or benchmark, with its JSON log lines. Benchmarks run the
+ * built `dist/`; tests run the sources through tsx, so test files never race to rebuild `dist/`.
+ */
 export class EnvisionProcess {
   readonly lines: LogLine[] = [];
   readonly child: ChildProcess;
@@ -105,8 +108,10 @@ export class EnvisionProcess {
     readonly name: string,
     command: string,
     env: Record<string, string>,
+    runs: 'dist' | 'source' = 'dist',
   ) {
-    this.child = spawn(process.execPath, [BUILT_CLI, command], {
+    const entry = runs === 'dist' ? [BUILT_CLI] : ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts')];
+    this.child = spawn(process.execPath, [...entry, command], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -35,6 +35,26 @@ export interface Config {
     credentialsPath: string | undefined;
   };
   shutdownTimeoutMs: number;
+  generation: GenerationConfig;
+}
+
+/** How generation tasks are run; see docs/generation.md. */
+export interface GenerationConfig {
+  /** Engine for packs that name none. */
+  defaultEngine: string;
+  /** Attempts per task before it fails for good, counting the first. */
+  maxAttempts: number;
+  /** Deadline of one attempt (prepare plus render); a hung engine is aborted then and the task retried. */
+  taskTimeoutMs: number;
+  /** Delay before the first retry; each further retry doubles it, up to `retryMaxDelayMs`. */
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** How long a claimed task stays reserved for its worker without a renewal. */
+  leaseMs: number;
+  /** How often an idle worker looks for tasks, and how often finished runs are checked for unsent pushes. */
+  pollIntervalMs: number;
+  /** Lifetime of the image links in /job-status. */
+  resultUrlTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -188,6 +208,7 @@ export function loadConfig(env: Environment = process.env): Config {
       credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    generation: readGenerationConfig(read),
   };
 
   if (read.problems.length > 0) {
@@ -197,6 +218,23 @@ export function loadConfig(env: Environment = process.env): Config {
     config.jwt.secret = developmentJwtSecret(config.dataDir);
   }
   return config;
+}
+
+function readGenerationConfig(read: EnvironmentReader): GenerationConfig {
+  const generation: GenerationConfig = {
+    defaultEngine: read.string('GENERATION_ENGINE', 'local'),
+    maxAttempts: read.integer('TASK_MAX_ATTEMPTS', 3, 1, 20),
+    taskTimeoutMs: read.integer('TASK_TIMEOUT_MS', 180_000, 100, 3_600_000),
+    retryBaseDelayMs: read.integer('TASK_RETRY_BASE_DELAY_MS', 2_000, 0, 3_600_000),
+    retryMaxDelayMs: read.integer('TASK_RETRY_MAX_DELAY_MS', 60_000, 0, 3_600_000),
+    leaseMs: read.integer('WORKER_LEASE_MS', 30_000, 300, 3_600_000),
+    pollIntervalMs: read.integer('WORKER_POLL_INTERVAL_MS', 1_000, 10, 600_000),
+    resultUrlTtlSeconds: read.integer('RESULT_URL_TTL_SECONDS', 3_600, 60, 7 * 24 * 3600),
+  };
+  if (generation.retryMaxDelayMs < generation.retryBaseDelayMs) {
+    read.problems.push('TASK_RETRY_MAX_DELAY_MS must be at least TASK_RETRY_BASE_DELAY_MS');
+  }
+  return generation;
 }
 
 function optionalPositiveInteger(read: EnvironmentReader, name: string): number | undefined {

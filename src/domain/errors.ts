@@ -17,6 +17,15 @@ export const ERROR_STATUS = {
   missing_token: 401,
   invalid_token: 401,
 
+  // Generation.
+  subscription_expired: 403,
+  job_not_found: 404,
+  pack_not_found: 404,
+  pack_unavailable: 409,
+  not_enough_photos: 409,
+  no_images: 409,
+  engine_unavailable: 503,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

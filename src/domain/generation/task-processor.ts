@@ -152,8 +152,6 @@ function readableReason(error: unknown, attempts: number): string {
     return error.message;
   }
   const tried = attempts === 1 ? 'tried once' : `tried ${attempts} times`;
-  if (error instanceof EngineError) {
-    return `${error.userMessage} (${tried})`;
-  }
-  return `The image generator failed on this prompt (${tried}).`;
+  const message = error instanceof EngineError ? error.userMessage : 'The image generator failed on this prompt.';
+  return `${message.replace(/\.$/, '')} (${tried}).`;
 }

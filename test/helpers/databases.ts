@@ -12,7 +12,7 @@ import pg from 'pg';
  * Where PostgreSQL cannot be reached, its tests are reported as skipped, except under CI=true, where
  * that is an error: CI must prove both dialects.
  */
-export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test';
+export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 export interface TestDatabase {
   url: string;

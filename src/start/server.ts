@@ -2,7 +2,7 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, databaseDialectOf } from '../adapters/database/database.js';
-import { createContainer } from '../container.js';
+import { type ContainerOverrides, createContainer } from '../container.js';
 import { buildApp, packageVersion } from '../http/app.js';
 import { onShutdownSignal } from './shutdown.js';
 import { type RunningWorkers, drainTimeoutMs, startWorkers } from './workers.js';
@@ -83,10 +83,10 @@ export async function serveApi(config: Config, options: ServeOptions = { workers
   });
 }
 
-/** Runs generation workers without the API (`envision worker`). */
-export async function serveWorkers(config: Config): Promise<void> {
+/** Runs generation workers without the API (`envision worker`). Tests pass fakes in `overrides`. */
+export async function serveWorkers(config: Config, overrides: ContainerOverrides = {}): Promise<void> {
   await runMigrations(config);
-  const container = await createContainer(config);
+  const container = await createContainer(config, overrides);
   container.logger.info(
     { mode: config.mode, database: databaseDialectOf(config.databaseUrl), version: packageVersion, node: process.version },
     'Envision worker starting',

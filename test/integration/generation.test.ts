@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { TaskLeaseRepository } from '../../src/adapters/database/repositories/task-lease-repository.js';
 import { type RunningWorkers, startWorkers } from '../../src/start/workers.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
@@ -437,6 +438,33 @@ for (const kind of DATABASE_KINDS) {
       for (const path of ['/start-job', '/job-status', '/jobs', '/job-archive', '/job']) {
         assert.ok(document.paths[path], path);
       }
+    });
+  });
+}
+
+for (const kind of DATABASE_KINDS) {
+  describe(`task claims on ${kind.name}`, { skip: kind.skip }, () => {
+    let context: TestContext;
+
+    before(async () => {
+      context = await createTestContext(kind, { env: { GENERATION_ENGINE: 'scripted' }, overrides: () => ({ engines: [new ScriptedEngine('scripted', 1)], storage: new MemoryStorage() }) });
+    });
+    after(async () => context?.close());
+
+    it('never hands one task to two concurrent claimers', async () => {
+      const db = context.container.database.db;
+      const user = await createTestUser(context);
+      const jobId = await insertTestJob(db, user.id);
+      const packName = await insertTestPack(db, { numPrompts: 12, numImagesPerPrompt: 1 });
+      await context.app.inject({ method: 'POST', url: '/start-job', headers: user.authorization, payload: { jobId, pack_name: packName } });
+      const leases = new TaskLeaseRepository(db, context.container.database.dialect);
+      const now = Date.now();
+
+      const claims = await Promise.all(Array.from({ length: 14 }, (_, index) => leases.claimNextGenerationTask(`owner-${index}`, now, 60_000)));
+
+      const claimed = claims.filter((claim) => claim !== undefined).map((claim) => claim.id);
+      assert.equal(claimed.length, 12);
+      assert.equal(new Set(claimed).size, 12);
     });
   });
 }

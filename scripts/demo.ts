@@ -70,7 +70,7 @@ async function api(method: string, url: string, options: { token?: string; json?
 
 function expectStatus(response: ApiResponse, expected: number, what: string): any {
   if (response.status !== expected) {
-    throw new Error(`${what} answered ${response.status}, expected ${expected}: ${JSON.stringify(response.body)}`);
+    throw new Error(`${what} returned status ${response.status}, expected ${expected}: ${JSON.stringify(response.body)}`);
   }
   return response.body;
 }
@@ -205,7 +205,7 @@ async function runAsTheApp(): Promise<void> {
       assertLoopback(url);
       const response = await fetch(url);
       if (!response.ok) {
-        throw new Error(`Downloading ${image.pack_name} ${image.prompt_index}-${image.image_index} answered ${response.status}.`);
+        throw new Error(`Downloading ${image.pack_name} ${image.prompt_index}-${image.image_index} returned status ${response.status}.`);
       }
       const extension = image.content_type.split('/')[1] === 'jpeg' ? 'jpg' : image.content_type.split('/')[1];
       const file = path.join(outputDirectory, `${image.pack_name}-${image.prompt_index + 1}-${image.image_index + 1}.${extension}`);
@@ -218,7 +218,7 @@ async function runAsTheApp(): Promise<void> {
   await step('download zip (/job-archive)', async () => {
     const response = await fetch(`${baseUrl}/job-archive?jobId=${jobId}`, { headers: { authorization: `Bearer ${token}` } });
     if (!response.ok) {
-      throw new Error(`/job-archive answered ${response.status}: ${await response.text()}`);
+      throw new Error(`/job-archive returned status ${response.status}: ${await response.text()}`);
     }
     const file = path.join(outputDirectory, `envision-${jobId}.zip`);
     const data = Buffer.from(await response.arrayBuffer());

@@ -5,7 +5,7 @@ export interface RunningWorkers {
   stop(timeoutMs: number): Promise<void>;
 }
 
-/** How often, in poll intervals, workers look for finished runs whose push was never sent. */
+/** Poll intervals between two sweeps for finished runs whose push was never sent. */
 const NOTIFICATION_SWEEP_POLLS = 10;
 
 /**
@@ -27,7 +27,7 @@ export function startWorkers(container: Container): RunningWorkers {
   };
 }
 
-/** The part of the shutdown budget workers may spend draining, leaving time to release leases and close. */
+/** Returns the part of the shutdown budget workers may spend draining, leaving time to release leases and close. */
 export function drainTimeoutMs(shutdownTimeoutMs: number): number {
   return Math.max(0, shutdownTimeoutMs - Math.min(2_000, shutdownTimeoutMs / 4));
 }

@@ -55,7 +55,7 @@ export const rejectsSecondPrompt: RenderBehavior = async (input) => {
   return tinyImages(input);
 };
 
-/** Waits for `release()` before answering, so a test can act while tasks are in flight. */
+/** Waits for `release()` before returning images, so a test can act while tasks are in flight. */
 export function gatedBehavior(): { behavior: RenderBehavior; release(): void; started: Promise<void>; signals: AbortSignal[] } {
   const signals: AbortSignal[] = [];
   let release!: () => void;

@@ -21,7 +21,7 @@ export interface DatabaseTaskQueueOptions {
   retryMaxDelayMs: number;
 }
 
-/** Why the queue itself aborted an attempt; the processor sees it as `signal.reason`. */
+/** Reason the queue itself aborted an attempt, which the processor receives as `signal.reason`. */
 export class AttemptAbortedError extends Error {
   constructor(readonly kind: 'lease_lost' | 'cancelled' | 'stopping') {
     super(`The attempt was aborted: ${kind.replace('_', ' ')}`);

@@ -210,7 +210,7 @@ export class GenerationService {
   private async requireOwnedJob(jobId: string, userId: string): Promise<JobRow> {
     const job = await this.deps.inputs.findJobOwnedBy(jobId, userId);
     if (job === undefined) {
-      // Someone else's job gets the same answer as a missing one, so job ids cannot be probed.
+      // Someone else's job gets the same response as a missing one, so job ids cannot be probed.
       throw appError('job_not_found', `No job ${jobId} belongs to you. Create one with /initalize-job.`, {
         details: [{ field: 'jobId', message: 'is not one of your jobs' }],
       });

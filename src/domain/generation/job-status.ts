@@ -52,9 +52,9 @@ export function summarizeRun(run: RunRow): RunSummary {
 }
 
 /**
- * Combines the runs of one job. While any run is open the job is `processing` (or `queued` when no run
- * has started work); once all are finished it is `completed` if every run completed, `failed` if every
- * run failed, and `partial` otherwise.
+ * Combines the statuses of one job's runs. While any run is open the job is `processing`, or `queued`
+ * when no run has started work. Once all are finished it is `completed` if every run completed, `failed`
+ * if every run failed, and `partial` otherwise.
  */
 export function combineRunStatuses(runs: RunRow[]): JobStatus {
   if (runs.length === 0) {
@@ -74,7 +74,7 @@ export function combineRunStatuses(runs: RunRow[]): JobStatus {
   return 'partial';
 }
 
-/** The failed runs' reasons, each led by its pack name when the job has several runs. */
+/** Joins the failed runs' reasons, each led by its pack name when the job has several runs. */
 export function combineReasons(runs: RunRow[]): string | null {
   const reasons = runs
     .filter((run) => run.failed_reason !== null)

@@ -10,8 +10,8 @@ const SWEEP_BATCH = 50;
 
 /**
  * Tells a user's devices that a run ended. A run is marked notified before the push is sent, so a push
- * goes out at most once even when several workers see the run end; a process that dies between the
- * two loses that push. A failed push is logged and never changes the run.
+ * goes out at most once even when several workers see the run end. A process that dies between the two
+ * loses that push. A failed push is logged and never changes the run.
  */
 export class RunNotifier {
   constructor(
@@ -56,7 +56,7 @@ export class RunNotifier {
   }
 }
 
-/** The push for a finished run. The data keys are what the app reads to open the job. */
+/** Builds the push for a finished run. The app reads the data keys to open the job. */
 export function runFinishedMessage(run: RunRow, packDisplayName: string): PushMessage {
   const text: Record<string, { title: string; body: string }> = {
     completed: { title: 'Your portraits are ready', body: `Your ${packDisplayName} pack is ready to view.` },

@@ -146,7 +146,7 @@ export class GenerationTaskProcessor implements TaskProcessor {
   }
 }
 
-/** The reason a person is shown when a task fails for good. */
+/** Returns the reason a person is shown when a task fails for good. */
 function readableReason(error: unknown, attempts: number): string {
   if (error instanceof PermanentTaskError) {
     return error.message;

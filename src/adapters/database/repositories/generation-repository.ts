@@ -39,7 +39,7 @@ export interface StoredImage {
 
 export type ImageWithPack = GeneratedImageRow & { pack_name: string };
 
-/** What a task outcome did to its run. `finished` is the run's row when this outcome ended the run. */
+/** Result of recording a task's outcome. `finished` is the run's row when this outcome ended the run. */
 export type TaskOutcome =
   | { recorded: true; finished: RunRow | undefined }
   | { recorded: false; why: 'task_deleted' | 'task_failed' };
@@ -110,7 +110,7 @@ export class GenerationRepository {
     return this.db.selectFrom('runs').selectAll().where('job_id', '=', jobId).orderBy('created_at').orderBy('id').execute();
   }
 
-  /** A user's jobs, newest first, from after `cursor` (the last job of the previous page). */
+  /** Lists a user's jobs, newest first, from after `cursor` (the last job of the previous page). */
   async listJobsOfUser(userId: string, limit: number, cursor: { createdAt: number; id: string } | undefined): Promise<JobRow[]> {
     return this.db
       .selectFrom('jobs')
@@ -343,14 +343,16 @@ async function settleRun(trx: Transaction<Database>, runId: string, now: number)
   }
 
   const failed = tasks.filter((task) => task.status === 'failed');
-  const status = failed.length === 0 ? 'completed' : completedImages === 0 ? 'failed' : 'partial';
   const firstReason = failed[0]?.last_error ?? 'The image generator failed.';
-  const reason =
-    status === 'completed'
-      ? null
-      : status === 'failed'
-        ? `No images could be made. ${firstReason}`
-        : `${failed.length} of ${tasks.length} prompts could not be rendered. ${firstReason}`;
+  let status = 'completed';
+  let reason: string | null = null;
+  if (failed.length > 0 && completedImages === 0) {
+    status = 'failed';
+    reason = `No images could be made. ${firstReason}`;
+  } else if (failed.length > 0) {
+    status = 'partial';
+    reason = `${failed.length} of ${tasks.length} prompts could not be rendered. ${firstReason}`;
+  }
 
   return trx
     .updateTable('runs')

@@ -82,8 +82,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   };
 }
 
-const missingStorage: ObjectStorage = new Proxy({} as ObjectStorage, {
-  get: () => async () => {
-    throw new Error('No object storage is configured');
-  },
-});
+function storageNotConfigured(): Promise<never> {
+  return Promise.reject(new Error('No object storage is configured in this process'));
+}
+
+const missingStorage: ObjectStorage = {
+  put: storageNotConfigured,
+  get: storageNotConfigured,
+  delete: storageNotConfigured,
+  deletePrefix: storageNotConfigured,
+  signedUrl: storageNotConfigured,
+  ping: storageNotConfigured,
+};

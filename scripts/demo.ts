@@ -123,8 +123,9 @@ async function main(): Promise<void> {
 }
 
 async function runAsTheApp(): Promise<void> {
-  // TODO: check the debug purchase body against /verify-payment's schema once the payments area lands.
-  const now = Date.now();
+  // A StoreKit testing purchase, which the server accepts without Apple outside production. Its
+  // transaction ids are 0, as Xcode's are, so every demo run signs in as the same debug user.
+  const expiresAt = new Date(Date.now() + 7 * 24 * 3600_000);
   const purchase = await step('debug purchase (/verify-payment)', async () =>
     expectStatus(
       await api('POST', '/verify-payment', {
@@ -132,11 +133,11 @@ async function runAsTheApp(): Promise<void> {
           payment_type: 'apple',
           debuggingMode: true,
           payment_token: {
-            expires_date: new Date(now + 7 * 24 * 3600_000).toISOString(),
-            expires_date_ms: String(now + 7 * 24 * 3600_000),
+            expires_date: `${expiresAt.toISOString().slice(0, 19).replace('T', ' ')} Etc/GMT`,
+            expires_date_ms: String(expiresAt.getTime()),
             original_transaction_id: '0',
             product_id: 'com.envision.weekly',
-            transaction_id: `demo-${now}`,
+            transaction_id: '0',
           },
         },
       }),

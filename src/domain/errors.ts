@@ -17,8 +17,21 @@ export const ERROR_STATUS = {
   missing_token: 401,
   invalid_token: 401,
 
-  // Generation.
+  // POST /verify-payment and subscriptions.
+  missing_payment_token: 400,
+  invalid_payment_type: 400,
+  missing_payment_token_field: 400,
+  invalid_payment_token: 400,
+  invalid_fcm_token: 400,
+  payment_token_mismatch: 400,
+  transaction_not_found: 400,
+  debug_purchases_disabled: 403,
   subscription_expired: 403,
+  app_store_error: 502,
+  app_store_unavailable: 503,
+  app_store_not_configured: 503,
+
+  // Generation.
   job_not_found: 404,
   pack_not_found: 404,
   pack_unavailable: 409,

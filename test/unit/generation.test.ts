@@ -6,7 +6,6 @@ import { loadConfig } from '../../src/config/config.js';
 import { combineReasons, combineRunStatuses } from '../../src/domain/generation/job-status.js';
 import { runFinishedMessage } from '../../src/domain/generation/run-notifier.js';
 import { resultStorageKey, taskSeed } from '../../src/domain/generation/storage-keys.js';
-import { isSubscriptionActive } from '../../src/domain/generation/subscription.js';
 
 function run(status: string, overrides: Partial<RunRow> = {}): RunRow {
   return {
@@ -73,25 +72,6 @@ describe('combineReasons', () => {
   it('returns a single run\'s reason unchanged', () => {
     assert.equal(combineReasons([run('failed', { failed_reason: 'Broken.' })]), 'Broken.');
   });
-});
-
-describe('isSubscriptionActive', () => {
-  const now = 1_000_000;
-  const cases: Array<[string, number | null, boolean]> = [
-    ['active', now + 1, true],
-    ['active', null, true],
-    ['active', now - 1, false],
-    ['grace_period', now - 1, true],
-    ['billing_retry', now + 1, false],
-    ['expired', now + 1, false],
-    ['revoked', now + 1, false],
-    ['refunded', now + 1, false],
-  ];
-  for (const [status, expiresAt, expected] of cases) {
-    it(`treats ${status} expiring at ${expiresAt} as ${expected ? 'active' : 'inactive'}`, () => {
-      assert.equal(isSubscriptionActive({ status, expiresAt }, now), expected);
-    });
-  }
 });
 
 describe('storage keys and seeds', () => {

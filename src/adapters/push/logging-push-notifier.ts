@@ -2,10 +2,9 @@ import type { Logger } from 'pino';
 import type { PushMessage, PushNotifier, TokenCheck } from './push-notifier.js';
 
 /**
- * The notifier used when Firebase is not configured: it logs each push instead of sending it, so a
- * development server shows what the app would receive.
+ * The notifier for servers without Firebase credentials (GOOGLE_APPLICATION_CREDENTIALS unset): it sends
+ * nothing, logs each message, and reports every token as unverified.
  */
-// TODO: drop in favour of the payments area's notifier once it lands with its own logging fallback.
 export class LoggingPushNotifier implements PushNotifier {
   constructor(private readonly logger: Logger) {}
 
@@ -14,7 +13,10 @@ export class LoggingPushNotifier implements PushNotifier {
   }
 
   async send(tokens: string[], message: PushMessage): Promise<{ unregisteredTokens: string[] }> {
-    this.logger.info({ devices: tokens.length, title: message.title, data: message.data }, 'push not sent (Firebase is not configured)');
+    this.logger.info(
+      { devices: tokens.length, title: message.title, data: message.data },
+      'push notification not sent: Firebase is not configured',
+    );
     return { unregisteredTokens: [] };
   }
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import yazl from 'yazl';
 import type { GenerationInputsRepository, GenerationPack } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import type { GenerationRepository, NewTask } from '../../adapters/database/repositories/generation-repository.js';
+import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { JobRow } from '../../adapters/database/schema.js';
 import type { TaskQueue } from '../../adapters/queue/task-queue.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
@@ -13,11 +14,12 @@ import { appError } from '../errors.js';
 import type { EngineRegistry } from './engine-registry.js';
 import { type JobStatusView, type RunSummary, buildJobStatusView, combineRunStatuses, summarizeRun } from './job-status.js';
 import { archiveEntryName, jobPrefix, taskSeed } from './storage-keys.js';
-import { isSubscriptionActive } from './subscription.js';
+import { isSubscriptionActive, subscriptionExpiredError } from '../payments/subscription.js';
 
 export interface GenerationServiceDependencies {
   generation: GenerationRepository;
   inputs: GenerationInputsRepository;
+  users: UserRepository;
   engines: EngineRegistry;
   queue: TaskQueue;
   storage: ObjectStorage;
@@ -73,9 +75,9 @@ export class GenerationService {
       });
     }
 
-    const subscription = await inputs.findSubscription(userId);
-    if (subscription === undefined || !isSubscriptionActive(subscription, clock.now())) {
-      throw appError('subscription_expired', 'Your subscription has expired. Renew it in the app, then call /verify-payment again.');
+    const user = await this.deps.users.findUserById(userId);
+    if (user === undefined || !isSubscriptionActive(user, clock.now())) {
+      throw subscriptionExpiredError();
     }
 
     const engineName = engines.engineNameFor(pack.engine);

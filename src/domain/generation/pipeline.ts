@@ -3,6 +3,7 @@ import type { DatabaseConnection } from '../../adapters/database/database.js';
 import { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import { GenerationRepository } from '../../adapters/database/repositories/generation-repository.js';
 import { TaskLeaseRepository } from '../../adapters/database/repositories/task-lease-repository.js';
+import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { GenerationEngine } from '../../adapters/engines/generation-engine.js';
 import type { PushNotifier } from '../../adapters/push/push-notifier.js';
 import { DatabaseTaskQueue } from '../../adapters/queue/database-task-queue.js';
@@ -27,6 +28,7 @@ export interface GenerationPipeline {
 export interface GenerationPipelineDependencies {
   config: GenerationConfig;
   database: DatabaseConnection;
+  users: UserRepository;
   storage: ObjectStorage;
   pushNotifier: PushNotifier;
   engines: GenerationEngine[];
@@ -43,7 +45,7 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
   const engines = new EngineRegistry(deps.engines, config.defaultEngine);
   const queue =
     deps.queue ?? new DatabaseTaskQueue(new TaskLeaseRepository(database.db, database.dialect), clock, logger.child({ component: 'task-queue' }), config);
-  const notifier = new RunNotifier(generation, inputs, deps.pushNotifier, clock, logger.child({ component: 'push' }));
+  const notifier = new RunNotifier(generation, inputs, deps.users, deps.pushNotifier, clock, logger.child({ component: 'push' }));
   const processor = new GenerationTaskProcessor({
     generation,
     inputs,
@@ -54,6 +56,6 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
     logger: logger.child({ component: 'generation' }),
     taskTimeoutMs: config.taskTimeoutMs,
   });
-  const service = new GenerationService({ generation, inputs, engines, queue, storage, clock, logger, config });
+  const service = new GenerationService({ generation, inputs, users: deps.users, engines, queue, storage, clock, logger, config });
   return { service, processor, notifier, queue, engines };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import type { GenerationRepository } from '../../adapters/database/repositories/generation-repository.js';
+import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { RunRow } from '../../adapters/database/schema.js';
 import type { PushMessage, PushNotifier } from '../../adapters/push/push-notifier.js';
 import type { Clock } from '../clock.js';
@@ -17,6 +18,7 @@ export class RunNotifier {
   constructor(
     private readonly generation: GenerationRepository,
     private readonly inputs: GenerationInputsRepository,
+    private readonly users: UserRepository,
     private readonly pushNotifier: PushNotifier,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -29,14 +31,14 @@ export class RunNotifier {
       if (!(await this.generation.claimRunNotification(run.id, this.clock.now()))) {
         return;
       }
-      const tokens = await this.inputs.listDeviceTokens(run.user_id);
+      const tokens = await this.users.listDeviceTokens(run.user_id);
       if (tokens.length === 0) {
         log.info('run finished; the user has no device token to notify');
         return;
       }
       const displayName = (await this.inputs.findPackDisplayName(run.pack_name)) ?? run.pack_name;
       const { unregisteredTokens } = await this.pushNotifier.send(tokens, runFinishedMessage(run, displayName));
-      await this.inputs.deleteDeviceTokens(unregisteredTokens);
+      await this.users.deleteDeviceTokens(unregisteredTokens);
       log.info({ devices: tokens.length, removedTokens: unregisteredTokens.length }, 'run finished; push sent');
     } catch (error) {
       log.warn({ err: error }, 'sending the run-finished push failed; the run is unaffected');

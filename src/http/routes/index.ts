@@ -2,9 +2,11 @@ import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { generationRoutes } from './generation.js';
 import { healthRoutes } from './health.js';
+import { paymentRoutes } from './payments.js';
 
 /** Registers every route module. Each feature adds its module here. */
 export async function registerRoutes(app: FastifyInstance, container: Container): Promise<void> {
   await app.register(healthRoutes, { container });
+  await app.register(paymentRoutes, { container });
   await app.register(generationRoutes, { generation: container.generation.service });
 }

@@ -13,12 +13,9 @@ export interface GenerationPack {
   engine: string | null;
 }
 
-/**
- * Reads the rows other areas own (jobs, photos, packs, users, device tokens) with the narrow queries
- * the generation pipeline needs.
- */
-// TODO: switch to the job-ownership lookup, the packs catalog's lookup by name and the payments area's
-// subscription check once those land, and drop the matching queries here.
+/** Reads the rows other areas own (jobs, photos, packs) with the narrow queries the generation pipeline needs. */
+// TODO: switch to the job-ownership lookup and the packs catalog's lookup by name once those land, and
+// drop the matching queries here.
 export class GenerationInputsRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -81,25 +78,5 @@ export class GenerationInputsRepository {
   async findPackDisplayName(name: string): Promise<string | undefined> {
     const row = await this.db.selectFrom('packs').select('display_name').where('name', '=', name).executeTakeFirst();
     return row?.display_name;
-  }
-
-  async findSubscription(userId: string): Promise<{ status: string; expiresAt: number | null } | undefined> {
-    const row = await this.db
-      .selectFrom('users')
-      .select(['subscription_status', 'expires_at'])
-      .where('id', '=', userId)
-      .executeTakeFirst();
-    return row === undefined ? undefined : { status: row.subscription_status, expiresAt: row.expires_at };
-  }
-
-  async listDeviceTokens(userId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('device_tokens').select('token').where('user_id', '=', userId).execute();
-    return rows.map((row) => row.token);
-  }
-
-  async deleteDeviceTokens(tokens: string[]): Promise<void> {
-    if (tokens.length > 0) {
-      await this.db.deleteFrom('device_tokens').where('token', 'in', tokens).execute();
-    }
   }
 }

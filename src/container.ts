@@ -1,3 +1,5 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { type DatabaseConnection, openDatabase } from './adapters/database/database.js';
@@ -10,10 +12,19 @@ import { LoggingPushNotifier } from './adapters/push/logging-push-notifier.js';
 import type { PushNotifier } from './adapters/push/push-notifier.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
+import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
+import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
+import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
+import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
+import type { ObjectStorage } from './adapters/storage/object-storage.js';
+import { JobService } from './domain/jobs/job-service.js';
+import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
+import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
+import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 import { PaymentService } from './domain/payments/payment-service.js';
 import type { GenerationEngine } from './adapters/engines/generation-engine.js';
 import type { TaskQueue } from './adapters/queue/task-queue.js';
-import type { ObjectStorage } from './adapters/storage/object-storage.js';
 import { type GenerationPipeline, createGenerationPipeline } from './domain/generation/pipeline.js';
 
 /**
@@ -27,13 +38,20 @@ export interface Container {
   logger: Logger;
   database: DatabaseConnection;
   tokens: TokenService;
+  storage: ObjectStorage;
+  /** Signs and checks the links that `GET /files/<key>` serves. */
+  fileLinks: FileLinkSigner;
+  qualityGate: PhotoQualityGate;
+  jobs: JobService;
+  photoUploads: PhotoUploadService;
+  /** Directory for uploads while they arrive, before they are normalised and stored. */
+  uploadTemporaryDirectory: string;
   users: UserRepository;
   /** Undefined when no App Store credentials are configured. */
   appStore: AppStore | undefined;
   /** Firebase Cloud Messaging, or a logging stand-in when GOOGLE_APPLICATION_CREDENTIALS is not set. */
   pushNotifier: PushNotifier;
   payments: PaymentService;
-  storage: ObjectStorage;
   generation: GenerationPipeline;
   /** Checks that `/readyz` runs, by dependency name. */
   readinessChecks: Record<string, () => Promise<void>>;
@@ -45,8 +63,9 @@ export interface ContainerOverrides {
   clock?: Clock;
   logger?: Logger;
   database?: DatabaseConnection;
-  pushNotifier?: PushNotifier;
   storage?: ObjectStorage;
+  qualityGate?: PhotoQualityGate;
+  pushNotifier?: PushNotifier;
   engines?: GenerationEngine[];
   taskQueue?: TaskQueue;
 }
@@ -71,12 +90,35 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     clock,
     allowDebugPurchases: config.payments.allowDebugPurchases,
   });
-  // TODO: default to the uploads area's LocalDiskStorage and register the local engine as each lands.
-  const storage = overrides.storage ?? missingStorage;
+
+  const fileLinks = new FileLinkSigner(config.jwt.secret, fileLinkBaseUrl(config), clock);
+  const storage = overrides.storage ?? (await createLocalDiskStorage(config, fileLinks));
+  const qualityGate = overrides.qualityGate ?? disabledQualityGate;
+  closers.push(() => qualityGate.close());
+  const jobs = new JobService(new JobsRepository(database.db), clock);
+  const photoUploads = new PhotoUploadService({
+    jobs,
+    photos: new PhotosRepository(database.db),
+    normaliser: new PhotoNormaliser({
+      maxPixels: config.uploads.maxPixels,
+      maxDimension: config.uploads.photoMaxDimension,
+      thumbnailDimension: THUMBNAIL_DIMENSION,
+      concurrency: config.uploads.processingConcurrency,
+    }),
+    qualityGate,
+    storage,
+    clock,
+    limits: config.uploads,
+  });
+  const uploadTemporaryDirectory = await createUploadTemporaryDirectory(config);
+
+  // TODO: register the local engine once it lands.
   const generation = createGenerationPipeline({
     config: config.generation,
+    resultUrlTtlSeconds: config.uploads.signedUrlTtlSeconds,
     database,
     users,
+    jobs,
     storage,
     pushNotifier,
     engines: overrides.engines ?? [],
@@ -97,13 +139,40 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     payments,
     storage,
     generation,
-    readinessChecks: { database: () => database.ping() },
+    fileLinks,
+    qualityGate,
+    jobs,
+    photoUploads,
+    uploadTemporaryDirectory,
+    readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {
       for (const close of closers.reverse()) {
         await close();
       }
     },
   };
+}
+
+/** Maximum length of a thumbnail's long side, in pixels: enough for a grid of selfies on a phone screen. */
+const THUMBNAIL_DIMENSION = 384;
+
+/**
+ * Files left mid-write by a process that stopped are deleted at start-up once they are older than this.
+ * Ages are compared with the wall clock, not the injected Clock, because file times are wall-clock times.
+ */
+const STALE_TEMPORARY_FILE_MS = 60 * 60 * 1000;
+
+async function createLocalDiskStorage(config: Config, fileLinks: FileLinkSigner): Promise<LocalDiskStorage> {
+  const storage = new LocalDiskStorage(path.join(config.dataDir, 'storage'), fileLinks);
+  await storage.removeStaleTemporaryFiles(STALE_TEMPORARY_FILE_MS, Date.now());
+  return storage;
+}
+
+async function createUploadTemporaryDirectory(config: Config): Promise<string> {
+  const directory = path.join(config.dataDir, 'tmp', 'uploads');
+  await mkdir(directory, { recursive: true });
+  await removeFilesOlderThan(directory, STALE_TEMPORARY_FILE_MS, Date.now());
+  return directory;
 }
 
 function createAppStore(config: Config, logger: Logger): AppStore | undefined {
@@ -135,15 +204,3 @@ function createPushNotifier(config: Config, logger: Logger, closers: Array<() =>
   return notifier;
 }
 
-function storageNotConfigured(): Promise<never> {
-  return Promise.reject(new Error('No object storage is configured in this process'));
-}
-
-const missingStorage: ObjectStorage = {
-  put: storageNotConfigured,
-  get: storageNotConfigured,
-  delete: storageNotConfigured,
-  deletePrefix: storageNotConfigured,
-  signedUrl: storageNotConfigured,
-  ping: storageNotConfigured,
-};

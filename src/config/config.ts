@@ -42,6 +42,7 @@ export interface Config {
   };
   shutdownTimeoutMs: number;
   generation: GenerationConfig;
+  uploads: UploadConfig;
 }
 
 /** How generation tasks are run; see docs/generation.md. */
@@ -57,10 +58,25 @@ export interface GenerationConfig {
   retryMaxDelayMs: number;
   /** How long a claimed task stays reserved for its worker without a renewal. */
   leaseMs: number;
-  /** How often an idle worker looks for tasks, and how often finished runs are checked for unsent pushes. */
+  /** How often an idle worker looks for tasks; finished runs are checked for unsent pushes every ten. */
   pollIntervalMs: number;
-  /** Lifetime of the image links in /job-status. */
-  resultUrlTtlSeconds: number;
+}
+
+/** Limits and processing of selfie uploads; see docs/uploads.md. */
+export interface UploadConfig {
+  /** Largest accepted image file, in bytes. */
+  maxFileBytes: number;
+  /** Largest accepted image, in pixels (width × height), read from the file's header before decoding. */
+  maxPixels: number;
+  maxPhotosPerJob: number;
+  /** Requests per user and minute to /upload, and separately to /initalize-job. */
+  rateLimitPerMinute: number;
+  /** Photos decoded and normalised at the same time by one process; the rest wait. Bounds memory. */
+  processingConcurrency: number;
+  /** Longest side of a stored photo, in pixels; larger photos are scaled down. */
+  photoMaxDimension: number;
+  /** Lifetime of the signed photo links in responses, in seconds. */
+  signedUrlTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -222,6 +238,7 @@ export function loadConfig(env: Environment = process.env): Config {
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     generation: readGenerationConfig(read),
+    uploads: readUploadConfig(read),
   };
 
   if (read.problems.length > 0) {
@@ -242,12 +259,25 @@ function readGenerationConfig(read: EnvironmentReader): GenerationConfig {
     retryMaxDelayMs: read.integer('TASK_RETRY_MAX_DELAY_MS', 60_000, 0, 3_600_000),
     leaseMs: read.integer('WORKER_LEASE_MS', 30_000, 300, 3_600_000),
     pollIntervalMs: read.integer('WORKER_POLL_INTERVAL_MS', 1_000, 10, 600_000),
-    resultUrlTtlSeconds: read.integer('RESULT_URL_TTL_SECONDS', 3_600, 60, 7 * 24 * 3600),
   };
   if (generation.retryMaxDelayMs < generation.retryBaseDelayMs) {
     read.problems.push('TASK_RETRY_MAX_DELAY_MS must be at least TASK_RETRY_BASE_DELAY_MS');
   }
   return generation;
+}
+
+function readUploadConfig(read: EnvironmentReader): UploadConfig {
+  return {
+    maxFileBytes: read.integer('UPLOAD_MAX_FILE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: read.integer('UPLOAD_MAX_MEGAPIXELS', 50, 1, 1000) * 1_000_000,
+    maxPhotosPerJob: read.integer('UPLOAD_MAX_PHOTOS_PER_JOB', 30, 1, 1000),
+    rateLimitPerMinute: read.integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 100_000),
+    processingConcurrency: read.integer('UPLOAD_PROCESSING_CONCURRENCY', 2, 1, 64),
+    // 1536 is over twice the 512 to 1024 pixels that face checks and generation engines use, and it lets
+    // libjpeg decode photos of 3072 pixels and more at half size, which halves decoding time and memory.
+    photoMaxDimension: read.integer('PHOTO_MAX_DIMENSION', 1536, 256, 8192),
+    signedUrlTtlSeconds: read.integer('SIGNED_URL_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+  };
 }
 
 function optionalPositiveInteger(read: EnvironmentReader, name: string): number | undefined {

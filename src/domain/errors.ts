@@ -31,8 +31,17 @@ export const ERROR_STATUS = {
   app_store_unavailable: 503,
   app_store_not_configured: 503,
 
-  // Generation.
+  // Jobs, uploads and signed file links.
   job_not_found: 404,
+  file_too_large: 413,
+  image_too_large: 413,
+  unsupported_image_format: 415,
+  invalid_image: 422,
+  photo_rejected: 422,
+  too_many_photos: 409,
+  invalid_file_link: 403,
+
+  // Generation.
   pack_not_found: 404,
   pack_unavailable: 409,
   not_enough_photos: 409,

@@ -6,7 +6,6 @@ import { createTestContext, TEST_JWT_SECRET, type TestContext } from '../helpers
 import { DATABASE_KINDS } from '../helpers/databases.js';
 import { ScriptedEngine } from '../helpers/fake-engines.js';
 import { insertTestJob, insertTestPack, waitFor } from '../helpers/generation.js';
-import { MemoryStorage } from '../helpers/memory-storage.js';
 import { createTestUser } from '../helpers/users.js';
 
 const WORKER_SCRIPT = new URL('../helpers/worker-process.ts', import.meta.url).pathname;
@@ -20,7 +19,7 @@ for (const kind of DATABASE_KINDS) {
       // The API side only: this process records runs, and the worker processes started below run them.
       context = await createTestContext(kind, {
         env: { GENERATION_ENGINE: 'scripted' },
-        overrides: () => ({ engines: [new ScriptedEngine('scripted', 1)], storage: new MemoryStorage() }),
+        overrides: () => ({ engines: [new ScriptedEngine('scripted', 1)] }),
       });
     });
     afterEach(async () => {
@@ -110,6 +109,11 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(images.length, 12);
       assert.equal(new Set(images.map((image) => `${image.prompt_index}-${image.image_index}`)).size, 12);
       assert.equal(new Set(images.map((image) => image.storage_key)).size, 12);
+      for (const image of images) {
+        const stored = await context.container.storage.get(image.storage_key);
+        stored.body.resume();
+        assert.equal(stored.bytes, image.bytes, image.storage_key);
+      }
       for (const task of tasks.filter((row) => orphaned.includes(row.id))) {
         assert.equal(task.attempts, 2, `task ${task.prompt_index} was claimed again after its lease expired`);
       }

@@ -3,7 +3,6 @@
 import { loadConfig } from '../../src/config/config.js';
 import { serveWorkers } from '../../src/start/server.js';
 import { ScriptedEngine, tinyImages } from './fake-engines.js';
-import { MemoryStorage } from './memory-storage.js';
 
 const delay = process.env.FAKE_RENDER_DELAY_MS ?? '100';
 const engine = new ScriptedEngine('scripted', 1);
@@ -15,5 +14,5 @@ engine.render = async (input) => {
   return tinyImages(input);
 };
 
-// NOTE: results live in this process's memory, so the tests check the database rows, not the files.
-await serveWorkers(loadConfig(), { engines: [engine], storage: new MemoryStorage() });
+// Results go to the local disk storage under DATA_DIR, which the test process reads too.
+await serveWorkers(loadConfig(), { engines: [engine] });

@@ -4,8 +4,10 @@ import type { Logger } from 'pino';
 import yazl from 'yazl';
 import type { GenerationInputsRepository, GenerationPack } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import type { GenerationRepository, NewTask } from '../../adapters/database/repositories/generation-repository.js';
+import type { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
 import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { JobRow } from '../../adapters/database/schema.js';
+import type { JobService } from '../jobs/job-service.js';
 import type { TaskQueue } from '../../adapters/queue/task-queue.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { GenerationConfig } from '../../config/config.js';
@@ -19,13 +21,15 @@ import { isSubscriptionActive, subscriptionExpiredError } from '../payments/subs
 export interface GenerationServiceDependencies {
   generation: GenerationRepository;
   inputs: GenerationInputsRepository;
+  jobs: JobService;
+  photos: PhotosRepository;
   users: UserRepository;
   engines: EngineRegistry;
   queue: TaskQueue;
   storage: ObjectStorage;
   clock: Clock;
   logger: Logger;
-  config: Pick<GenerationConfig, 'maxAttempts' | 'resultUrlTtlSeconds'>;
+  config: Pick<GenerationConfig, 'maxAttempts'> & { resultUrlTtlSeconds: number };
 }
 
 export interface JobListItem {
@@ -89,7 +93,7 @@ export class GenerationService {
       });
     }
 
-    const photoCount = await inputs.countJobPhotos(jobId);
+    const photoCount = (await this.deps.photos.listPhotosOfJob(jobId)).length;
     if (photoCount < engine.minimumPhotos) {
       throw appError(
         'not_enough_photos',
@@ -194,10 +198,10 @@ export class GenerationService {
 
   /** Deletes a job's photos, results and records, and aborts its tasks that are running. */
   async deleteJob(userId: string, jobId: string): Promise<void> {
-    const { generation, inputs, storage } = this.deps;
+    const { generation, photos, storage } = this.deps;
     await this.requireOwnedJob(jobId, userId);
     const keys = [
-      ...(await inputs.listJobPhotoKeys(jobId)),
+      ...(await photos.listPhotosOfJob(jobId)).flatMap((photo) => [photo.storage_key, photo.thumbnail_key]),
       ...(await generation.listImagesOfJob(jobId)).map((image) => image.storage_key),
     ];
 
@@ -209,15 +213,9 @@ export class GenerationService {
     this.deps.logger.info({ jobId, runs: runIds.length, objects: keys.length }, 'job deleted');
   }
 
-  private async requireOwnedJob(jobId: string, userId: string): Promise<JobRow> {
-    const job = await this.deps.inputs.findJobOwnedBy(jobId, userId);
-    if (job === undefined) {
-      // Someone else's job gets the same response as a missing one, so job ids cannot be probed.
-      throw appError('job_not_found', `No job ${jobId} belongs to you. Create one with /initalize-job.`, {
-        details: [{ field: 'jobId', message: 'is not one of your jobs' }],
-      });
-    }
-    return job;
+  /** Throws `job_not_found` (404) unless `userId` owns the job; other users' jobs look missing. */
+  private async requireOwnedJob(jobId: string, userId: string): Promise<void> {
+    await this.deps.jobs.getOwnedJob(userId, jobId);
   }
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { DatabaseConnection } from '../../adapters/database/database.js';
 import { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import { GenerationRepository } from '../../adapters/database/repositories/generation-repository.js';
+import { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
 import { TaskLeaseRepository } from '../../adapters/database/repositories/task-lease-repository.js';
 import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { GenerationEngine } from '../../adapters/engines/generation-engine.js';
@@ -11,6 +12,7 @@ import type { TaskQueue } from '../../adapters/queue/task-queue.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { GenerationConfig } from '../../config/config.js';
 import type { Clock } from '../clock.js';
+import type { JobService } from '../jobs/job-service.js';
 import { EngineRegistry } from './engine-registry.js';
 import { GenerationService } from './generation-service.js';
 import { RunNotifier } from './run-notifier.js';
@@ -27,8 +29,11 @@ export interface GenerationPipeline {
 
 export interface GenerationPipelineDependencies {
   config: GenerationConfig;
+  /** Lifetime of the image links in /job-status, in seconds. */
+  resultUrlTtlSeconds: number;
   database: DatabaseConnection;
   users: UserRepository;
+  jobs: JobService;
   storage: ObjectStorage;
   pushNotifier: PushNotifier;
   engines: GenerationEngine[];
@@ -42,13 +47,14 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
   const { config, database, storage, clock, logger } = deps;
   const generation = new GenerationRepository(database.db);
   const inputs = new GenerationInputsRepository(database.db);
+  const photos = new PhotosRepository(database.db);
   const engines = new EngineRegistry(deps.engines, config.defaultEngine);
   const queue =
     deps.queue ?? new DatabaseTaskQueue(new TaskLeaseRepository(database.db, database.dialect), clock, logger.child({ component: 'task-queue' }), config);
   const notifier = new RunNotifier(generation, inputs, deps.users, deps.pushNotifier, clock, logger.child({ component: 'push' }));
   const processor = new GenerationTaskProcessor({
     generation,
-    inputs,
+    photos,
     engines,
     storage,
     notifier,
@@ -56,6 +62,6 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
     logger: logger.child({ component: 'generation' }),
     taskTimeoutMs: config.taskTimeoutMs,
   });
-  const service = new GenerationService({ generation, inputs, users: deps.users, engines, queue, storage, clock, logger, config });
+  const service = new GenerationService({ generation, inputs, jobs: deps.jobs, photos, users: deps.users, engines, queue, storage, clock, logger, config: { maxAttempts: config.maxAttempts, resultUrlTtlSeconds: deps.resultUrlTtlSeconds } });
   return { service, processor, notifier, queue, engines };
 }

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
-import type { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
+import type { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
 import type { GenerationRepository, StoredImage, TaskWork } from '../../adapters/database/repositories/generation-repository.js';
 import { EngineError, type GenerationEngine, type RenderedImage } from '../../adapters/engines/generation-engine.js';
 import { type DeliveredTask, PermanentTaskError, type TaskProcessor } from '../../adapters/queue/task-queue.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { Clock } from '../clock.js';
 import { untilAborted } from './deadline.js';
+import { toEnginePhotos } from './engine-photos.js';
 import type { EngineRegistry } from './engine-registry.js';
 import type { RunNotifier } from './run-notifier.js';
 import { resultStorageKey } from './storage-keys.js';
@@ -20,7 +21,7 @@ export class TaskTimeoutError extends EngineError {
 
 export interface TaskProcessorDependencies {
   generation: GenerationRepository;
-  inputs: GenerationInputsRepository;
+  photos: PhotosRepository;
   engines: EngineRegistry;
   storage: ObjectStorage;
   notifier: RunNotifier;
@@ -118,7 +119,7 @@ export class GenerationTaskProcessor implements TaskProcessor {
   }
 
   private async runPrepare(jobId: string, engine: GenerationEngine, signal: AbortSignal): Promise<unknown> {
-    const photos = await this.deps.inputs.listJobPhotos(jobId);
+    const photos = toEnginePhotos(await this.deps.photos.listPhotosOfJob(jobId));
     const data = await untilAborted(engine.prepare({ jobId, photos, storage: this.deps.storage, signal }), signal);
     return this.deps.generation.saveEnginePreparation(jobId, engine.name, data, this.deps.clock.now());
   }

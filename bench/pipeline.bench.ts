@@ -64,12 +64,11 @@ async function measure(kind: DatabaseKind): Promise<Measurement> {
   try {
     await migrateToLatest(connection.db);
     const config = testConfig(database.url, dataDir, {
-      GENERATION_ENGINE: 'noop',
       WORKER_CONCURRENCY: String(CONCURRENCY),
       WORKER_POLL_INTERVAL_MS: '50',
     });
-    const engine = new ScriptedEngine('noop', 1);
-    const container = await createContainer(config, { database: connection, engines: [engine], storage: new MemoryStorage() });
+    const engine = new ScriptedEngine('local', 1);
+    const container = await createContainer(config, { database: connection, engines: { local: engine }, storage: new MemoryStorage() });
 
     const userId = 'bench-user';
     const now = Date.now();

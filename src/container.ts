@@ -18,6 +18,9 @@ import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
 import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
 import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
 import type { ObjectStorage } from './adapters/storage/object-storage.js';
+import type { GenerationEngine } from './adapters/engines/generation-engine.js';
+import { createRemoteEngines } from './adapters/engines/remote-engines.js';
+import type { ReplicateEngine } from './adapters/engines/replicate/replicate-engine.js';
 import { JobService } from './domain/jobs/job-service.js';
 import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
 import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
@@ -25,7 +28,6 @@ import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 import { PaymentService } from './domain/payments/payment-service.js';
 import { FaceAnalysisPool } from './adapters/faces/face-analysis-pool.js';
 import { FaceQualityGate } from './domain/photos/face-quality-gate.js';
-import type { GenerationEngine } from './adapters/engines/generation-engine.js';
 import type { TaskQueue } from './adapters/queue/task-queue.js';
 import { type GenerationPipeline, createGenerationPipeline } from './domain/generation/pipeline.js';
 
@@ -56,6 +58,10 @@ export interface Container {
   pushNotifier: PushNotifier;
   payments: PaymentService;
   generation: GenerationPipeline;
+  /** Generation engines by name, as packs' `engine` column and GENERATION_ENGINE name them. */
+  engines: Record<string, GenerationEngine>;
+  /** Receives Replicate's webhooks; undefined unless REPLICATE_API_TOKEN is set. */
+  replicateWebhooks: ReplicateEngine | undefined;
   /** Checks that `/readyz` runs, by dependency name. */
   readinessChecks: Record<string, () => Promise<void>>;
   /** Closes every adapter in reverse order of creation. */
@@ -69,7 +75,8 @@ export interface ContainerOverrides {
   storage?: ObjectStorage;
   qualityGate?: PhotoQualityGate;
   pushNotifier?: PushNotifier;
-  engines?: GenerationEngine[];
+  /** Engines added to, or replacing, the configured ones by name. */
+  engines?: Record<string, GenerationEngine>;
   taskQueue?: TaskQueue;
 }
 
@@ -115,16 +122,24 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   });
   const uploadTemporaryDirectory = await createUploadTemporaryDirectory(config);
 
+  const remote = createRemoteEngines(config.engines, { database, clock, logger, storage });
+  for (const engine of Object.values(remote.engines)) {
+    engine.startReconciler(config.engines.reconcileIntervalMs);
+    closers.push(() => engine.close());
+  }
+
   // TODO: register the local engine once it lands.
+  const engines = { ...remote.engines, ...overrides.engines };
   const generation = createGenerationPipeline({
     config: config.generation,
+    defaultEngine: config.engines.defaultEngine,
     resultUrlTtlSeconds: config.uploads.signedUrlTtlSeconds,
     database,
     users,
     jobs,
     storage,
     pushNotifier,
-    engines: overrides.engines ?? [],
+    engines,
     clock,
     logger,
     queue: overrides.taskQueue,
@@ -147,6 +162,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     jobs,
     photoUploads,
     uploadTemporaryDirectory,
+    engines,
+    replicateWebhooks: remote.replicate,
     readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {
       for (const close of closers.reverse()) {

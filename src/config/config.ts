@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
 import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
+import { type EnginesConfig, readEngineConfig } from './engine-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -43,6 +44,7 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  engines: EnginesConfig;
   shutdownTimeoutMs: number;
   generation: GenerationConfig;
   uploads: UploadConfig;
@@ -51,8 +53,6 @@ export interface Config {
 
 /** How generation tasks are run; see docs/generation.md. */
 export interface GenerationConfig {
-  /** Engine for packs that name none. */
-  defaultEngine: string;
   /** Attempts per task before it fails for good, counting the first. */
   maxAttempts: number;
   /** Deadline of one attempt (prepare plus render); a hung engine is aborted then and the task retried. */
@@ -100,7 +100,7 @@ export class ConfigError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /** Collects every problem with the environment, so one start-up reports all of them. */
-class EnvironmentReader {
+export class EnvironmentReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Environment) {}
@@ -271,6 +271,7 @@ export function loadConfig(env: Environment = process.env): Config {
     firebase: {
       credentialsPath: readFirebaseCredentialsPath(read),
     },
+    engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     generation: readGenerationConfig(read),
     uploads: readUploadConfig(read),
@@ -288,7 +289,6 @@ export function loadConfig(env: Environment = process.env): Config {
 
 function readGenerationConfig(read: EnvironmentReader): GenerationConfig {
   const generation: GenerationConfig = {
-    defaultEngine: read.string('GENERATION_ENGINE', 'local'),
     maxAttempts: read.integer('TASK_MAX_ATTEMPTS', 3, 1, 20),
     taskTimeoutMs: read.integer('TASK_TIMEOUT_MS', 180_000, 100, 3_600_000),
     retryBaseDelayMs: read.integer('TASK_RETRY_BASE_DELAY_MS', 2_000, 0, 3_600_000),

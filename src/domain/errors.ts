@@ -41,6 +41,9 @@ export const ERROR_STATUS = {
   too_many_photos: 409,
   invalid_file_link: 403,
 
+  // Webhooks from generation providers.
+  invalid_webhook_signature: 401,
+
   // Generation.
   pack_not_found: 404,
   pack_unavailable: 409,

@@ -18,8 +18,7 @@ for (const kind of DATABASE_KINDS) {
     before(async () => {
       // The API side only: this process records runs, and the worker processes started below run them.
       context = await createTestContext(kind, {
-        env: { GENERATION_ENGINE: 'scripted' },
-        overrides: () => ({ engines: [new ScriptedEngine('scripted', 1)] }),
+        overrides: () => ({ engines: { local: new ScriptedEngine('local', 1) } }),
       });
     });
     afterEach(async () => {
@@ -43,7 +42,6 @@ for (const kind of DATABASE_KINDS) {
           DATA_DIR: context.config.dataDir,
           JWT_SECRET: TEST_JWT_SECRET,
           LOG_LEVEL: 'warn',
-          GENERATION_ENGINE: 'scripted',
           WORKER_CONCURRENCY: '2',
           WORKER_LEASE_MS: '1000',
           WORKER_POLL_INTERVAL_MS: '50',

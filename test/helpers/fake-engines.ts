@@ -89,7 +89,7 @@ export class ScriptedEngine implements GenerationEngine {
   readonly prepareCalls: string[] = [];
 
   constructor(
-    readonly name = 'scripted',
+    readonly name = 'local',
     readonly minimumPhotos = 1,
   ) {}
 

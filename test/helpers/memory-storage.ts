@@ -1,16 +1,14 @@
 import { Readable } from 'node:stream';
-import { buffer as readAll } from 'node:stream/consumers';
+import { buffer as readStream } from 'node:stream/consumers';
 import { type ObjectStorage, StorageNotFoundError } from '../../src/adapters/storage/object-storage.js';
 
-/** An ObjectStorage kept in memory, for tests. Signed URLs use a `memory:` scheme that nothing serves. */
+/** ObjectStorage kept in a Map, for engine tests that need no files on disk. */
 export class MemoryStorage implements ObjectStorage {
   readonly objects = new Map<string, { data: Buffer; contentType: string }>();
-  puts = 0;
 
   async put(key: string, body: Buffer | Readable, contentType: string): Promise<{ bytes: number }> {
-    const data = Buffer.isBuffer(body) ? body : await readAll(body);
+    const data = Buffer.isBuffer(body) ? body : await readStream(body);
     this.objects.set(key, { data, contentType });
-    this.puts += 1;
     return { bytes: data.length };
   }
 
@@ -37,7 +35,7 @@ export class MemoryStorage implements ObjectStorage {
   }
 
   async signedUrl(key: string, expiresInSeconds: number): Promise<string> {
-    return `memory:${key}?expires_in=${expiresInSeconds}`;
+    return `http://127.0.0.1:1/files/${encodeURIComponent(key)}?expires=${expiresInSeconds}`;
   }
 
   async ping(): Promise<void> {}

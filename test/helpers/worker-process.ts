@@ -5,7 +5,7 @@ import { serveWorkers } from '../../src/start/server.js';
 import { ScriptedEngine, tinyImages } from './fake-engines.js';
 
 const delay = process.env.FAKE_RENDER_DELAY_MS ?? '100';
-const engine = new ScriptedEngine('scripted', 1);
+const engine = new ScriptedEngine('local', 1);
 engine.render = async (input) => {
   if (delay === 'hang') {
     return new Promise(() => undefined);
@@ -15,4 +15,4 @@ engine.render = async (input) => {
 };
 
 // Results go to the local disk storage under DATA_DIR, which the test process reads too.
-await serveWorkers(loadConfig(), { engines: [engine] });
+await serveWorkers(loadConfig(), { engines: { local: engine } });

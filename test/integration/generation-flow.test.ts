@@ -16,14 +16,14 @@ for (const kind of DATABASE_KINDS) {
   describe(`generation flow through HTTP on ${kind.name}`, { skip: kind.skip }, () => {
     let context: TestContext;
     let workers: RunningWorkers;
-    const engine = new ScriptedEngine('scripted', 2);
+    const engine = new ScriptedEngine('local', 2);
     const push = new RecordingPushNotifier();
 
     before(async () => {
       // Real uploads into local disk storage; only the engine and the push service are fakes.
       context = await createTestContext(kind, {
-        env: { GENERATION_ENGINE: 'scripted', WORKER_POLL_INTERVAL_MS: '20' },
-        overrides: () => ({ engines: [engine], pushNotifier: push }),
+        env: { WORKER_POLL_INTERVAL_MS: '20' },
+        overrides: () => ({ engines: { local: engine }, pushNotifier: push }),
       });
       workers = startWorkers(context.container);
     });

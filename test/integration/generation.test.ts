@@ -12,7 +12,6 @@ import { createTestUser, type TestUser } from '../helpers/users.js';
 
 /** Intervals short enough that retries and deadlines pass quickly; no assertion depends on them. */
 const FAST_PIPELINE = {
-  GENERATION_ENGINE: 'scripted',
   WORKER_CONCURRENCY: '3',
   WORKER_POLL_INTERVAL_MS: '20',
   WORKER_LEASE_MS: '2000',
@@ -26,14 +25,14 @@ for (const kind of DATABASE_KINDS) {
   describe(`generation pipeline on ${kind.name}`, { skip: kind.skip }, () => {
     let context: TestContext;
     let workers: RunningWorkers;
-    const engine = new ScriptedEngine('scripted', 2);
+    const engine = new ScriptedEngine('local', 2);
     const storage = new MemoryStorage();
     const push = new RecordingPushNotifier();
 
     before(async () => {
       context = await createTestContext(kind, {
         env: FAST_PIPELINE,
-        overrides: () => ({ storage, pushNotifier: push, engines: [engine] }),
+        overrides: () => ({ storage, pushNotifier: push, engines: { local: engine } }),
       });
       workers = startWorkers(context.container);
     });
@@ -92,7 +91,7 @@ for (const kind of DATABASE_KINDS) {
         finished.images.map((image: { prompt_index: number; image_index: number }) => `${image.prompt_index}-${image.image_index}`),
         ['0-0', '0-1', '1-0', '1-1', '2-0', '2-1'],
       );
-      assert.match(finished.images[0].url, /^memory:jobs\//);
+      assert.match(finished.images[0].url, /\/files\/jobs%2F/);
       assert.ok(Date.parse(finished.urls_expire_at) > Date.now());
       assert.equal(finished.runs[0].status, 'completed');
       assert.equal(storage.keysUnder(`jobs/${jobId}/results/`).length, 6);
@@ -447,7 +446,7 @@ for (const kind of DATABASE_KINDS) {
     let context: TestContext;
 
     before(async () => {
-      context = await createTestContext(kind, { env: { GENERATION_ENGINE: 'scripted' }, overrides: () => ({ engines: [new ScriptedEngine('scripted', 1)], storage: new MemoryStorage() }) });
+      context = await createTestContext(kind, { overrides: () => ({ engines: { local: new ScriptedEngine('local', 1) }, storage: new MemoryStorage() }) });
     });
     after(async () => context?.close());
 

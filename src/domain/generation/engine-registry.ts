@@ -2,15 +2,13 @@ import type { GenerationEngine } from '../../adapters/engines/generation-engine.
 
 /** The generation engines this process can run, by name, and the one packs use unless they name another. */
 export class EngineRegistry {
-  private readonly engines = new Map<string, GenerationEngine>();
+  private readonly engines: Map<string, GenerationEngine>;
 
   constructor(
-    engines: GenerationEngine[],
+    engines: Record<string, GenerationEngine>,
     readonly defaultEngineName: string,
   ) {
-    for (const engine of engines) {
-      this.engines.set(engine.name, engine);
-    }
+    this.engines = new Map(Object.entries(engines));
   }
 
   /** The engine for a pack whose `engine` column is `packEngine` (null for the default). */

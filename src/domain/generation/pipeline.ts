@@ -36,7 +36,10 @@ export interface GenerationPipelineDependencies {
   jobs: JobService;
   storage: ObjectStorage;
   pushNotifier: PushNotifier;
-  engines: GenerationEngine[];
+  /** Engines by the name packs and GENERATION_ENGINE use. */
+  engines: Record<string, GenerationEngine>;
+  /** Engine for packs whose `engine` is null. */
+  defaultEngine: string;
   clock: Clock;
   logger: Logger;
   /** A queue to use in place of the embedded one. */
@@ -48,7 +51,7 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
   const generation = new GenerationRepository(database.db);
   const inputs = new GenerationInputsRepository(database.db);
   const photos = new PhotosRepository(database.db);
-  const engines = new EngineRegistry(deps.engines, config.defaultEngine);
+  const engines = new EngineRegistry(deps.engines, deps.defaultEngine);
   const queue =
     deps.queue ?? new DatabaseTaskQueue(new TaskLeaseRepository(database.db, database.dialect), clock, logger.child({ component: 'task-queue' }), config);
   const notifier = new RunNotifier(generation, inputs, deps.users, deps.pushNotifier, clock, logger.child({ component: 'push' }));

@@ -5,6 +5,7 @@ import { generationRoutes } from './generation.js';
 import { healthRoutes } from './health.js';
 import { paymentRoutes } from './payments.js';
 import { uploadRoutes } from './uploads.js';
+import { webhookRoutes } from './webhooks.js';
 
 /** Registers every route module. Each feature adds its module here. */
 export async function registerRoutes(app: FastifyInstance, container: Container): Promise<void> {
@@ -12,5 +13,6 @@ export async function registerRoutes(app: FastifyInstance, container: Container)
   await app.register(paymentRoutes, { container });
   await app.register(uploadRoutes, { container });
   await app.register(fileRoutes, { container });
+  await app.register(webhookRoutes, { container });
   await app.register(generationRoutes, { generation: container.generation.service });
 }

@@ -11,7 +11,7 @@ export class EngineRegistry {
     this.engines = new Map(Object.entries(engines));
   }
 
-  /** The engine for a pack whose `engine` column is `packEngine` (null for the default). */
+  /** Returns the engine name for a pack whose `engine` column is `packEngine` (null for the default). */
   engineNameFor(packEngine: string | null): string {
     return packEngine ?? this.defaultEngineName;
   }

@@ -34,6 +34,10 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  localEngine: {
+    /** Fewest accepted photos a job needs before a pack can start on the local engine. */
+    minimumPhotos: number;
+  };
   shutdownTimeoutMs: number;
 }
 
@@ -186,6 +190,9 @@ export function loadConfig(env: Environment = process.env): Config {
     apple,
     firebase: {
       credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
+    },
+    localEngine: {
+      minimumPhotos: read.integer('LOCAL_ENGINE_MIN_PHOTOS', 4, 1, 100),
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
   };

@@ -86,7 +86,7 @@ export async function preparePortrait(
 interface Subject {
   centreX: number;
   centreY: number;
-  /** Height of the subject in photo pixels. */
+  /** The face box's larger side, or a quarter of the photo's short side, in photo pixels. */
   size: number;
 }
 

@@ -6,7 +6,7 @@ export interface PreparedPortrait {
   storageKey: string;
   /** `face` when centred on the photo's face box, `salient` when on the most salient region. */
   subject: 'face' | 'salient';
-  /** Height of the subject (the face box, or a quarter of the photo's short side) as a fraction of the portrait's side. */
+  /** Size of the subject (the face box's larger side, or a quarter of the photo's short side) as a fraction of the portrait's side. */
   subjectScale: number;
 }
 

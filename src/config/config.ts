@@ -30,6 +30,12 @@ export interface Config {
     keyId: string | undefined;
     privateKey: string | undefined;
     timeoutMs: number;
+    /** Whether SignedDataVerifier checks certificate revocation online (OCSP) and dates against the current time. */
+    onlineChecks: boolean;
+    /** Replaces Apple Root CA G3 as the trust anchor for signed App Store data. Tests and benchmarks only. */
+    rootCertificate: Buffer | undefined;
+    /** Base URLs that replace Apple's App Store Server API hosts. Tests and benchmarks only. */
+    apiUrls: { production: string | undefined; sandbox: string | undefined };
   };
   firebase: {
     credentialsPath: string | undefined;
@@ -39,6 +45,24 @@ export interface Config {
     minimumPhotos: number;
   };
   shutdownTimeoutMs: number;
+  uploads: UploadConfig;
+}
+
+/** Limits and processing of selfie uploads; see docs/uploads.md. */
+export interface UploadConfig {
+  /** Largest accepted image file, in bytes. */
+  maxFileBytes: number;
+  /** Largest accepted image, in pixels (width × height), read from the file's header before decoding. */
+  maxPixels: number;
+  maxPhotosPerJob: number;
+  /** Requests per user and minute to /upload, and separately to /initalize-job. */
+  rateLimitPerMinute: number;
+  /** Photos decoded and normalised at the same time by one process; the rest wait. Bounds memory. */
+  processingConcurrency: number;
+  /** Longest side of a stored photo, in pixels; larger photos are scaled down. */
+  photoMaxDimension: number;
+  /** Lifetime of the signed photo links in responses, in seconds. */
+  signedUrlTtlSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -157,7 +181,14 @@ export function loadConfig(env: Environment = process.env): Config {
     keyId: read.optionalString('APPLE_KEY_ID'),
     privateKey: readApplePrivateKey(read),
     timeoutMs: read.integer('APPLE_TIMEOUT_MS', 10_000, 100, 120_000),
+    onlineChecks: read.boolean('APPLE_ONLINE_CHECKS', true),
+    rootCertificate: readOptionalFile(read, 'APPLE_ROOT_CERTIFICATE_PATH'),
+    apiUrls: {
+      production: read.url('APPLE_PRODUCTION_API_URL', ['http:', 'https:']),
+      sandbox: read.url('APPLE_SANDBOX_API_URL', ['http:', 'https:']),
+    },
   };
+  checkAppleCredentials(read, apple, production);
   if (production) {
     for (const [name, value] of [
       ['APPLE_ISSUER_ID', apple.issuerId],
@@ -189,12 +220,13 @@ export function loadConfig(env: Environment = process.env): Config {
     payments: { allowDebugPurchases },
     apple,
     firebase: {
-      credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
+      credentialsPath: readFirebaseCredentialsPath(read),
     },
     localEngine: {
       minimumPhotos: read.integer('LOCAL_ENGINE_MIN_PHOTOS', 4, 1, 100),
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    uploads: readUploadConfig(read),
   };
 
   if (read.problems.length > 0) {
@@ -204,6 +236,20 @@ export function loadConfig(env: Environment = process.env): Config {
     config.jwt.secret = developmentJwtSecret(config.dataDir);
   }
   return config;
+}
+
+function readUploadConfig(read: EnvironmentReader): UploadConfig {
+  return {
+    maxFileBytes: read.integer('UPLOAD_MAX_FILE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: read.integer('UPLOAD_MAX_MEGAPIXELS', 50, 1, 1000) * 1_000_000,
+    maxPhotosPerJob: read.integer('UPLOAD_MAX_PHOTOS_PER_JOB', 30, 1, 1000),
+    rateLimitPerMinute: read.integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 100_000),
+    processingConcurrency: read.integer('UPLOAD_PROCESSING_CONCURRENCY', 2, 1, 64),
+    // 1536 is over twice the 512 to 1024 pixels that face checks and generation engines use, and it lets
+    // libjpeg decode photos of 3072 pixels and more at half size, which halves decoding time and memory.
+    photoMaxDimension: read.integer('PHOTO_MAX_DIMENSION', 1536, 256, 8192),
+    signedUrlTtlSeconds: read.integer('SIGNED_URL_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+  };
 }
 
 function optionalPositiveInteger(read: EnvironmentReader, name: string): number | undefined {
@@ -221,6 +267,61 @@ function readApplePrivateKey(read: EnvironmentReader): string | undefined {
     read.problems.push(`APPLE_PRIVATE_KEY_PATH could not be read (${(error as Error).message})`);
     return undefined;
   }
+}
+
+function readOptionalFile(read: EnvironmentReader, name: string): Buffer | undefined {
+  const filePath = read.optionalString(name);
+  if (filePath === undefined) {
+    return undefined;
+  }
+  try {
+    return readFileSync(filePath);
+  } catch (error) {
+    read.problems.push(`${name} could not be read (${(error as Error).message})`);
+    return undefined;
+  }
+}
+
+/**
+ * Checks that the App Store credentials are all set or all unset (then only debug purchases work), and
+ * rejects the test overrides of Apple's trust anchor and hosts in production.
+ */
+function checkAppleCredentials(read: EnvironmentReader, apple: Config['apple'], production: boolean): void {
+  const credentials = [
+    ['APPLE_ISSUER_ID', apple.issuerId],
+    ['APPLE_KEY_ID', apple.keyId],
+    ['APPLE_PRIVATE_KEY_PATH', apple.privateKey],
+    ['APPLE_APP_APPLE_ID', apple.appAppleId],
+  ] as const;
+  const missing = credentials.filter(([, value]) => value === undefined).map(([name]) => name);
+  if (!production && missing.length > 0 && missing.length < credentials.length) {
+    read.problems.push(`${missing.join(', ')} must be set too: the App Store client needs all of its credentials`);
+  }
+  if (production) {
+    for (const name of ['APPLE_ROOT_CERTIFICATE_PATH', 'APPLE_PRODUCTION_API_URL', 'APPLE_SANDBOX_API_URL']) {
+      if (read.optionalString(name) !== undefined) {
+        read.problems.push(`${name} must not be set in production: it exists for tests against a fake App Store`);
+      }
+    }
+  }
+}
+
+/** Checks that GOOGLE_APPLICATION_CREDENTIALS names a readable service account key file. */
+function readFirebaseCredentialsPath(read: EnvironmentReader): string | undefined {
+  const name = 'GOOGLE_APPLICATION_CREDENTIALS';
+  const content = readOptionalFile(read, name);
+  if (content === undefined) {
+    return undefined;
+  }
+  try {
+    const key = JSON.parse(content.toString('utf8')) as Record<string, unknown>;
+    if (key.type !== 'service_account' || typeof key.project_id !== 'string' || typeof key.private_key !== 'string') {
+      read.problems.push(`${name} must name a service account key file (type "service_account" with project_id and private_key)`);
+    }
+  } catch (error) {
+    read.problems.push(`${name} is not a JSON key file (${(error as Error).message})`);
+  }
+  return read.optionalString(name);
 }
 
 /**

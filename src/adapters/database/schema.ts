@@ -31,6 +31,8 @@ export interface UsersTable {
   latest_transaction_id: string;
   product_id: string;
   expires_at: number | null;
+  /** End of the billing grace period while Apple reports one, during which the subscription stays active. */
+  grace_period_expires_at: number | null;
   /** `active`, `grace_period`, `billing_retry`, `expired`, `revoked` or `refunded`. */
   subscription_status: string;
   auto_renew: Flag | null;

@@ -1,8 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
+import { fileRoutes } from './files.js';
 import { healthRoutes } from './health.js';
+import { paymentRoutes } from './payments.js';
+import { uploadRoutes } from './uploads.js';
 
 /** Registers every route module. Each feature adds its module here. */
 export async function registerRoutes(app: FastifyInstance, container: Container): Promise<void> {
   await app.register(healthRoutes, { container });
+  await app.register(paymentRoutes, { container });
+  await app.register(uploadRoutes, { container });
+  await app.register(fileRoutes, { container });
 }

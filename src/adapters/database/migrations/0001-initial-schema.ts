@@ -12,6 +12,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('latest_transaction_id', 'text', (column) => column.notNull())
     .addColumn('product_id', 'text', (column) => column.notNull())
     .addColumn('expires_at', 'bigint')
+    .addColumn('grace_period_expires_at', 'bigint')
     .addColumn('subscription_status', 'text', (column) => column.notNull())
     .addColumn('auto_renew', 'integer')
     .addColumn('revoked_at', 'bigint')

@@ -1,5 +1,10 @@
 import { Readable } from 'node:stream';
-import { type ObjectStorage, StorageNotFoundError } from '../../src/adapters/storage/object-storage.js';
+import {
+  InvalidStorageKeyError,
+  isValidStorageKey,
+  type ObjectStorage,
+  StorageNotFoundError,
+} from '../../src/adapters/storage/object-storage.js';
 
 interface StoredObject {
   body: Buffer;
@@ -7,9 +12,9 @@ interface StoredObject {
 }
 
 /**
- * An ObjectStorage kept in a Map, for unit tests that need storage but not the disk. Reads get a copy,
- * so a test cannot change a stored object by accident. `failReads` makes `get` reject, to test how
- * callers handle storage faults.
+ * An ObjectStorage kept in a Map, for unit tests that need storage but not the disk. It rejects the keys
+ * the real stores reject. Reads get a copy, so a test cannot change a stored object by accident.
+ * `failReads` makes `get` reject, to test how callers handle storage faults.
  */
 export class MemoryObjectStorage implements ObjectStorage {
   private readonly objects = new Map<string, StoredObject>();
@@ -18,12 +23,14 @@ export class MemoryObjectStorage implements ObjectStorage {
   failReads: { matches: (key: string) => boolean; error: Error } | undefined;
 
   async put(key: string, body: Buffer | Readable, contentType: string): Promise<{ bytes: number }> {
+    checkKey(key);
     const bytes = Buffer.isBuffer(body) ? Buffer.from(body) : await readAll(body);
     this.objects.set(key, { body: bytes, contentType });
     return { bytes: bytes.length };
   }
 
   async get(key: string): Promise<{ body: Readable; contentType: string; bytes: number }> {
+    checkKey(key);
     if (this.failReads?.matches(key) === true) {
       throw this.failReads.error;
     }
@@ -35,6 +42,7 @@ export class MemoryObjectStorage implements ObjectStorage {
   }
 
   async delete(keys: string[]): Promise<void> {
+    keys.forEach(checkKey);
     for (const key of keys) {
       this.objects.delete(key);
     }
@@ -48,7 +56,7 @@ export class MemoryObjectStorage implements ObjectStorage {
     }
   }
 
-  /** A `memory:` URL: it names the object and its expiry but cannot be fetched. */
+  /** Returns a `memory:` URL that names the object and its expiry but cannot be fetched. */
   async signedUrl(key: string, expiresInSeconds: number): Promise<string> {
     return `memory:${encodeURIComponent(key)}?expires_in=${expiresInSeconds}`;
   }
@@ -60,10 +68,16 @@ export class MemoryObjectStorage implements ObjectStorage {
     return [...this.objects.keys()].sort();
   }
 
-  /** A stored object's bytes, or undefined. */
+  /** Returns a stored object's bytes, or undefined. */
   read(key: string): Buffer | undefined {
     const object = this.objects.get(key);
     return object === undefined ? undefined : Buffer.from(object.body);
+  }
+}
+
+function checkKey(key: string): void {
+  if (!isValidStorageKey(key)) {
+    throw new InvalidStorageKeyError(key);
   }
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -7,10 +7,10 @@ import sharp from 'sharp';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { EngineError, type EnginePhoto, type FaceBox, type RenderInput } from '../../src/adapters/engines/generation-engine.js';
 import { createLocalEngine, LocalEngine } from '../../src/adapters/engines/local/local-engine.js';
+import { fixture } from '../helpers/images.js';
 import { MemoryObjectStorage } from '../helpers/memory-storage.js';
 
-const PHOTOS = path.join(import.meta.dirname, '../fixtures/photos');
-const ASTRONAUT = readFileSync(path.join(PHOTOS, 'astronaut.png'));
+const ASTRONAUT = fixture('astronaut.png');
 
 /**
  * The face in astronaut.png (512×512), measured once by eye on a zoomed crop: from the hairline to the
@@ -184,8 +184,8 @@ describe('LocalEngine', () => {
       histograms.set(packName, histogram(await pixels(await renderOne(job, { packName, prompt: 'portrait', seed: 1 }))));
     }
 
-    // Within one look, other seeds and most prompts move this distance by 0.2 at most (measured on this
-    // photo); between looks it was 0.7 or more.
+    // Within one look, other seeds and most prompts moved this distance by 0.2 at most on this photo.
+    // Between looks it was 0.7 or more.
     for (const [index, first] of PACKS.entries()) {
       for (const second of PACKS.slice(index + 1)) {
         const distance = histogramDistance(histograms.get(first)!, histograms.get(second)!);
@@ -243,14 +243,17 @@ describe('LocalEngine', () => {
 
     const centre = meanColour(output, SIDE, { left: SIDE / 2 - 40, top: SIDE / 2 - 40, side: 80 });
     const [red, green, blue] = centre as [number, number, number];
-    assert.ok(red > 150 && green < 90 && blue < 90, `the centre is ${centre.map(Math.round)}, not the red disc`);
+    const description = `the centre is ${centre.map(Math.round)}, not the red disc`;
+    assert.ok(red > 150, description);
+    assert.ok(green < 90, description);
+    assert.ok(blue < 90, description);
     assert.equal((job.preparation as { portraits: Array<{ subject: string }> }).portraits[0]!.subject, 'salient');
   });
 
   it('stores portraits under the job and renders from stored JSON', async () => {
     const job = await prepareJob([
       { id: 'photo-1', image: ASTRONAUT, faceBox: ASTRONAUT_FACE },
-      { id: 'photo-2', image: readFileSync(path.join(PHOTOS, 'coffee.png')), faceBox: null },
+      { id: 'photo-2', image: fixture('coffee.png'), faceBox: null },
     ]);
 
     assert.deepEqual(
@@ -319,7 +322,7 @@ describe('LocalEngine', () => {
 
   it('reports an undecodable photo as a non-retryable EngineError', async () => {
     const storage = new MemoryObjectStorage();
-    await storage.put('jobs/job-1/photos/photo-1.jpg', readFileSync(path.join(PHOTOS, 'truncated.jpg')), 'image/jpeg');
+    await storage.put('jobs/job-1/photos/photo-1.jpg', fixture('truncated.jpg'), 'image/jpeg');
     const photos: EnginePhoto[] = [{ id: 'photo-1', storageKey: 'jobs/job-1/photos/photo-1.jpg', width: 400, height: 300, faceBox: null }];
 
     await assert.rejects(engine.prepare({ jobId: 'job-1', photos, storage, signal: new AbortController().signal }), (error) => {
@@ -346,7 +349,7 @@ describe('LocalEngine', () => {
     }
     await assert.rejects(
       engine.prepare({ jobId: '../other-job', photos: job.photos, storage: job.storage, signal: new AbortController().signal }),
-      (error) => error instanceof EngineError && /cannot be part of a storage key/.test(error.message),
+      (error) => error instanceof EngineError && /do not form a valid storage key/.test(error.message),
     );
     await assert.rejects(
       engine.prepare({ jobId: 'job-1', photos: [], storage: job.storage, signal: new AbortController().signal }),
@@ -369,7 +372,7 @@ describe('LocalEngine', () => {
   });
 });
 
-/** Where two renders differ strongly: the count, centroid and bounding box of those pixels. */
+/** Returns the count, centroid and bounding box of the pixels where two renders differ strongly. */
 function changedRegion(before: Buffer, after: Buffer) {
   let count = 0;
   let sumX = 0;

@@ -71,7 +71,12 @@ function hslToRgb(hue: number, saturation: number, lightness: number): [number, 
 }
 
 function hueToChannel(p: number, q: number, t: number): number {
-  const wrapped = t < 0 ? t + 1 : t > 1 ? t - 1 : t;
+  let wrapped = t;
+  if (wrapped < 0) {
+    wrapped += 1;
+  } else if (wrapped > 1) {
+    wrapped -= 1;
+  }
   if (wrapped < 1 / 6) {
     return p + (q - p) * 6 * wrapped;
   }

@@ -142,7 +142,7 @@ async function grade(image: RawImage, look: Look): Promise<RawImage> {
   return { data, width: image.width, height: image.height };
 }
 
-/** The look's pixel-level styling that sharp has no call for: toning and cel shading. */
+/** Applies the look's pixel-level styling that sharp has no call for: toning and cel shading. */
 function stylise(image: RawImage, look: Look): RawImage {
   let data = image.data;
   if (look.grade.monochrome !== undefined) {
@@ -154,7 +154,7 @@ function stylise(image: RawImage, look: Look): RawImage {
   return { ...image, data };
 }
 
-/** Every layer over the graded image, bottom first. */
+/** Builds every layer over the graded image, bottom first. */
 async function buildLayers(
   framed: RawImage,
   graded: RawImage,
@@ -213,7 +213,7 @@ async function buildLayers(
   return layers;
 }
 
-/** The rendered backdrop with an alpha channel from the matte of the framed photo, scaled by `opacity`. */
+/** Renders the backdrop and gives it an alpha channel: the matte of the framed photo, scaled by `opacity`. */
 async function matteBackdrop(backdropSvg: Buffer, framed: RawImage, subject: SubjectPlacement, opacity: number): Promise<Buffer> {
   const matte = await backdropMatte(framed, subject);
   for (let index = 0; index < matte.length; index += 1) {

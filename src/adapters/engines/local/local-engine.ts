@@ -13,13 +13,13 @@ import { type LocalPreparation, parsePreparation, type PreparedPortrait } from '
 import { preparePortrait } from './portraits.js';
 import { messageOf, readStoredObject } from './stored-objects.js';
 
-/** Most images one `render` call makes; a pack asks for a handful per prompt. */
+/** Maximum number of images per `render` call. Packs render a handful per prompt. */
 export const MAX_IMAGES_PER_RENDER = 32;
 
 export interface LocalEngineOptions {
   /**
-   * Fewest accepted photos a job needs, at least 1. The engine itself works from one photo; the
-   * configured default (LOCAL_ENGINE_MIN_PHOTOS) asks for what engines with real identity models need.
+   * Fewest accepted photos a job needs, at least 1. The engine itself works from one photo, but the
+   * configured default (LOCAL_ENGINE_MIN_PHOTOS) requests what engines with real identity models need.
    */
   minimumPhotos: number;
 }

@@ -64,7 +64,7 @@ export interface Look {
     strength: number;
   };
   textures: Array<{ kind: TextureKind; strength: number }>;
-  /** How dark the corners get, 0–1. */
+  /** Darkness of the corners, 0–1. */
   vignette: number;
   frame: {
     kind: FrameKind;

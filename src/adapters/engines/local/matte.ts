@@ -16,15 +16,16 @@ const BACKGROUND_FAR = 58;
 const SUBJECT_DISTINCT = 42;
 
 /**
- * Where the backdrop may cover the photo, as an alpha channel (255 = backdrop) the size of the image.
+ * Computes where the backdrop may cover the photo, as an alpha channel (255 = backdrop) the size of the
+ * image.
  *
  * There is no segmentation model, so the matte is a guess in two parts. A silhouette of head, neck and
  * shoulders (ellipses around the subject) has an inner core the backdrop never covers and a soft rim
- * beyond which it always does. Between the two, where hair and shoulder edges meet the photo's background,
- * the backdrop covers the pixels whose colour is close to a sample of that background: patches along
- * the top edge and around the top of the head, where a portrait rarely shows anything else, less those
- * that look like samples of the subject. The sides are not sampled: flags, furniture and other people
- * stand there.
+ * beyond which it always does. Between the two, where hair and shoulder edges meet the photo's
+ * background, the backdrop covers the pixels whose colour is close to a sample of that background. The
+ * samples are patches along the top edge and around the top of the head, where a portrait rarely shows
+ * anything else, less those that look like samples of the subject. The sides are not sampled, because
+ * flags, furniture and other people stand there.
  *
  * A salient region has no known shape, so then the backdrop only frames the picture (see `borderMatte`).
  */
@@ -32,6 +33,7 @@ export async function backdropMatte(image: { data: Buffer; width: number; height
   if (subject.kind === 'salient') {
     return borderMatte(image.width, image.height);
   }
+
   const scale = MATTE_SIDE / image.width;
   const small = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(MATTE_SIDE, MATTE_SIDE)
@@ -41,34 +43,32 @@ export async function backdropMatte(image: { data: Buffer; width: number; height
   const centreX = subject.centreX * scale;
   const centreY = subject.centreY * scale;
   const face = subject.faceSize * scale;
+
+  // A background sample that looks like the subject (hair by the photo's edge, a wall the colour of skin)
+  // would let the backdrop eat into the subject, so it is left out.
   const subjectColours = subjectSamples(small, centreX, centreY, face);
-  // A background sample that looks like the subject (hair in a blurred photo extension, a wall the colour
-  // of skin) would let the backdrop eat into the subject, so it is left out.
   const samples = [...topEdgeSamples(small), ...besideHeadSamples(small, centreX, centreY, face)].filter(
     (sample) => subjectColours.every((colour) => colourDistance(sample, colour) > SUBJECT_DISTINCT),
   );
+
   const alpha = Buffer.allocUnsafe(MATTE_SIDE * MATTE_SIDE);
   for (let y = 0; y < MATTE_SIDE; y += 1) {
     for (let x = 0; x < MATTE_SIDE; x += 1) {
       const index = y * MATTE_SIDE + x;
       const distance = silhouetteDistance(x - centreX, y - centreY, face);
       // The rim's own cover rises slowly (cubed), so hair and shoulders there stay when the colour guess
-      // keeps them. The guess also reaches into the core's outer quarter, where the core is wider than
-      // the hair or the neck; the inner core, with the face, is never covered.
+      // keeps them. The guess also reaches into the core's outer quarter, because the core is wider than
+      // the hair or the neck in places. The inner core, with the face, is never covered.
       const rim = clamp((distance - 1) / (RIM_END - 1), 0, 1);
       const reach = clamp((distance - CORE_GUESS_START) / (1 - CORE_GUESS_START), 0, 1);
       const guess = rim >= 1 || reach === 0 ? 0 : backgroundLikeness(small, index * 3, samples) * reach;
       alpha[index] = Math.round(255 * Math.max(rim ** 3, guess));
     }
   }
-  return sharp(alpha, { raw: { width: MATTE_SIDE, height: MATTE_SIDE, channels: 1 } })
-    .resize(image.width, image.height, { kernel: 'cubic' })
-    .extractChannel(0)
-    .raw()
-    .toBuffer();
+  return scaleUp(alpha, image.width, image.height);
 }
 
-/** The backdrop along the borders only: none within 55% of the half-side from the centre, fully from 95%. */
+/** Returns a matte with the backdrop along the borders only: none within 55% of the half-side from the centre, all of it from 95%. */
 async function borderMatte(width: number, height: number): Promise<Buffer> {
   const alpha = Buffer.allocUnsafe(MATTE_SIDE * MATTE_SIDE);
   const half = MATTE_SIDE / 2;
@@ -78,6 +78,10 @@ async function borderMatte(width: number, height: number): Promise<Buffer> {
       alpha[y * MATTE_SIDE + x] = Math.round(255 * clamp((distance - 0.55) / 0.4, 0, 1));
     }
   }
+  return scaleUp(alpha, width, height);
+}
+
+function scaleUp(alpha: Buffer, width: number, height: number): Promise<Buffer> {
   return sharp(alpha, { raw: { width: MATTE_SIDE, height: MATTE_SIDE, channels: 1 } })
     .resize(width, height, { kernel: 'cubic' })
     .extractChannel(0)
@@ -93,9 +97,10 @@ const RIM_END = 1.7;
 const CORE_GUESS_START = 0.75;
 
 /**
- * How far a point is from the subject in silhouette units: the smallest of its distances to the
- * ellipses that make up the core: the head (the face box centre sits low in it, to take in hair), the
- * jaw, the neck and the shoulders. Sizes are in face heights; the face box is about 0.86 as wide as tall.
+ * Measures how far a point is from the subject in silhouette units, as the smallest of its distances to
+ * the ellipses that make up the core. They are the head (the face box centre sits low in it, to take in
+ * hair), the jaw, the neck and the shoulders. Sizes are in face heights, and a face box is about 0.86
+ * as wide as it is tall.
  */
 function silhouetteDistance(dx: number, dy: number, face: number): number {
   const head = ellipseDistance(dx, dy + 0.25 * face, 0.47 * face, 0.72 * face);

@@ -8,7 +8,7 @@ import { SeededRandom } from './variation.js';
  * output pixels; every random choice comes from a SeededRandom, so the same plan draws the same layer.
  */
 
-/** Where the subject sits in the output, in pixels. */
+/** Position and size of the subject in the output, in pixels. */
 export interface SubjectPlacement {
   /** `face` when placed by a face box, `salient` when by sharp's attention point, which has no known shape. */
   kind: 'face' | 'salient';
@@ -26,7 +26,7 @@ export function svgDocument(side: number, defs: string, body: string): Buffer {
 }
 
 /**
- * The backdrop: the look's gradient or pattern over the whole image. The renderer gives it an alpha
+ * Draws the backdrop: the look's gradient or pattern over the whole image. The renderer gives it an alpha
  * channel from `backdropMatte`, so it covers the photo's background and leaves the subject.
  */
 export function backdropLayer(look: Look, scene: ScenePlan, subject: SubjectPlacement, side: number): Buffer | null {
@@ -71,7 +71,7 @@ export function backdropLayer(look: Look, scene: ScenePlan, subject: SubjectPlac
   return svgDocument(side, defs, fill + extra);
 }
 
-/** The light, composited with the blend mode returned beside it. */
+/** Draws the light, and returns it with the blend mode to composite it with. */
 export function lightLayer(
   look: Look,
   scene: ScenePlan,
@@ -141,7 +141,7 @@ export function lightLayer(
   }
 }
 
-/** A pattern or scattered marks for one texture; grain and halftone are made from pixels instead (see pixels.ts). */
+/** Draws a pattern or scattered marks for one texture. Grain and halftone are made from pixels instead (see pixels.ts). */
 export function patternLayer(
   kind: Exclude<TextureKind, 'grain' | 'coarse-grain' | 'halftone'>,
   strength: number,

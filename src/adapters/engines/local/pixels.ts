@@ -28,7 +28,7 @@ export function posterize(rgb: Buffer, levels: number): Buffer {
 }
 
 function clampByte(value: number): number {
-  return value < 0 ? 0 : value > 255 ? 255 : Math.round(value);
+  return Math.min(255, Math.max(0, Math.round(value)));
 }
 
 /**

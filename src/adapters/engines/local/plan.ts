@@ -7,7 +7,7 @@ export interface ScenePlan {
   backdrop: [string, string];
   lights: [string, string];
   accent: string;
-  /** Which side the key light or the sun comes from: -1 left, 1 right. */
+  /** Side the key light or the sun comes from: -1 left, 1 right. */
   lightSide: -1 | 1;
   /** Height of the key light or the sun as a fraction of the output side, from the top. */
   lightHeight: number;
@@ -80,8 +80,8 @@ export function planShot(look: Look, packName: string, prompt: string, seed: num
 }
 
 /**
- * Which prepared portrait each image of a batch uses. Consecutive images take consecutive portraits, from
- * a starting point the prompt and seed pick, so one batch shows as many different photos as it can.
+ * Picks the prepared portrait for one image of a batch. Consecutive images take consecutive portraits,
+ * from a starting point the prompt and seed pick, so one batch shows as many different photos as it can.
  */
 export function portraitIndexFor(prompt: string, seed: number, imageIndex: number, portraitCount: number): number {
   return (seedFrom('portrait', prompt, seed) + imageIndex) % portraitCount;

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { ObjectStorage } from '../../storage/object-storage.js';
+import { isValidStorageKey, type ObjectStorage } from '../../storage/object-storage.js';
 import { EngineError, type EnginePhoto, type FaceBox } from '../generation-engine.js';
 import type { PreparedPortrait } from './preparation.js';
 import { cutSquare } from './square-cut.js';
@@ -10,27 +10,21 @@ import { clamp } from './variation.js';
 export const PORTRAIT_SIDE = 1024;
 
 /**
- * How wide a portrait is around its subject: four face heights take in the head, the shoulders and some
- * background, which leaves each look room to zoom in (headshots) or stay wide (travel scenes).
+ * Width of a portrait in subject sizes. Four take in the head, the shoulders and some background, which
+ * leaves each look room to zoom in (headshots) or stay wide (travel scenes).
  */
 const SUBJECT_SPAN = 4;
 
-/** Longest side of the copy that sharp's attention strategy looks at; the focal point is scaled back. */
+/** Long side of the copy that sharp's attention strategy examines. The focal point is scaled back to the photo. */
 const ATTENTION_WORKING_SIDE = 256;
-
-const SAFE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Storage key of a prepared portrait, under the job's prefix so deleting the job deletes it. */
 export function portraitKey(jobId: string, photoId: string): string {
-  for (const [name, value] of [
-    ['job id', jobId],
-    ['photo id', photoId],
-  ] as const) {
-    if (!SAFE_ID.test(value)) {
-      throw new EngineError(`The ${name} "${value}" cannot be part of a storage key: use letters, digits, "-" or "_"`, false);
-    }
+  const key = `jobs/${jobId}/engines/local/portraits/${photoId}.jpg`;
+  if (!isValidStorageKey(key)) {
+    throw new EngineError(`The job id "${jobId}" and photo id "${photoId}" do not form a valid storage key`, false);
   }
-  return `jobs/${jobId}/engines/local/portraits/${photoId}.jpg`;
+  return key;
 }
 
 /**

@@ -10,7 +10,7 @@ export interface PreparedPortrait {
   subjectScale: number;
 }
 
-/** What `LocalEngine.prepare` returns and `render` receives back. */
+/** Result of `LocalEngine.prepare`, handed back to every `render` of the job. */
 export interface LocalPreparation {
   version: 1;
   portraits: PreparedPortrait[];

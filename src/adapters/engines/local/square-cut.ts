@@ -20,7 +20,7 @@ export async function cutSquare(
 }
 
 /**
- * The square with the part outside the photo filled with one colour, the median of the photo's edge
+ * Builds the square with the part outside the photo filled with one colour, the median of the photo's edge
  * pixels on those sides, and the photo on top with its edges feathered into that fill, so no hard seam
  * shows. A flat fill reads as a plain wall, where a stretched or mirrored edge would repeat hair or
  * clothing.
@@ -57,7 +57,7 @@ async function fillOutside(
 }
 
 /**
- * The per-channel median colour of the photo's outermost pixels on the sides the square reaches past,
+ * Returns the per-channel median colour of the photo's outermost pixels on the sides the square reaches past,
  * measured on a 64×64 copy. Those are the pixels the fill continues.
  */
 async function edgeMedian(
@@ -86,7 +86,7 @@ async function edgeMedian(
   return { r: r!, g: g!, b: b! };
 }
 
-/** An alpha channel that rises from 0 to 255 over `feather` pixels along each side that borders the fill. */
+/** Builds an alpha channel that rises from 0 to 255 over `feather` pixels along each side that borders the fill. */
 function featherAlpha(
   width: number,
   height: number,

@@ -1,7 +1,7 @@
 import { StorageNotFoundError, type ObjectStorage } from '../../storage/object-storage.js';
 import { EngineError } from '../generation-engine.js';
 
-/** What a missing or unreadable object is, for error messages. */
+/** Description of a missing or unreadable object, for error messages. */
 export interface ObjectDescription {
   /** Names the object in the log message, such as `photo 1b2c…`. */
   label: string;

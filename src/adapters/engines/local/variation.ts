@@ -12,7 +12,7 @@ export class SeededRandom {
     this.state = seed >>> 0;
   }
 
-  /** A number in [0, 1). */
+  /** Returns the next number in [0, 1). */
   next(): number {
     this.state = (this.state + 0x9e3779b9) >>> 0;
     let mixed = this.state;
@@ -26,7 +26,7 @@ export class SeededRandom {
     return minimum + (maximum - minimum) * this.next();
   }
 
-  /** A whole number from 0 to `count - 1`. */
+  /** Returns a whole number from 0 to `count - 1`. */
   index(count: number): number {
     return Math.floor(this.next() * count);
   }
@@ -44,7 +44,7 @@ export class SeededRandom {
   }
 }
 
-/** A 32-bit seed from the SHA-256 of the parts, so any text or number can seed a sequence. */
+/** Derives a 32-bit seed from the SHA-256 of the parts, so any text or number can seed a sequence. */
 export function seedFrom(...parts: Array<string | number>): number {
   const digest = createHash('sha256').update(parts.map(String).join('\u0000')).digest();
   return digest.readUInt32LE(0);

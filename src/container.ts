@@ -23,6 +23,8 @@ import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
 import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
 import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 import { PaymentService } from './domain/payments/payment-service.js';
+import { FaceAnalysisPool } from './adapters/faces/face-analysis-pool.js';
+import { FaceQualityGate } from './domain/photos/face-quality-gate.js';
 
 /**
  * Everything a process needs, built once from the configuration. Adapters for the outside world are
@@ -38,6 +40,7 @@ export interface Container {
   storage: ObjectStorage;
   /** Signs and checks the links that `GET /files/<key>` serves. */
   fileLinks: FileLinkSigner;
+  /** Judges uploaded photos before they are stored. */
   qualityGate: PhotoQualityGate;
   jobs: JobService;
   photoUploads: PhotoUploadService;
@@ -87,7 +90,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
   const fileLinks = new FileLinkSigner(config.jwt.secret, fileLinkBaseUrl(config), clock);
   const storage = overrides.storage ?? (await createLocalDiskStorage(config, fileLinks));
-  const qualityGate = overrides.qualityGate ?? disabledQualityGate;
+  const qualityGate = overrides.qualityGate ?? createQualityGate(config);
   closers.push(() => qualityGate.close());
   const jobs = new JobService(new JobsRepository(database.db), clock);
   const photoUploads = new PhotoUploadService({
@@ -180,4 +183,13 @@ function createPushNotifier(config: Config, logger: Logger, closers: Array<() =>
   const notifier = new FirebasePushNotifier({ credential: cert(config.firebase.credentialsPath), logger });
   closers.push(() => notifier.close());
   return notifier;
+}
+
+/** Builds the face-model gate, or the gate that accepts everything when QUALITY_GATE_ENABLED=false. */
+function createQualityGate(config: Config): PhotoQualityGate {
+  if (!config.qualityGate.enabled) {
+    return disabledQualityGate;
+  }
+  // The pool starts its threads on the first photo, so processes that never see an upload pay nothing.
+  return new FaceQualityGate(new FaceAnalysisPool({ threads: config.qualityGate.threads }), config.qualityGate);
 }

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
+import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -46,6 +49,7 @@ export interface Config {
   };
   shutdownTimeoutMs: number;
   uploads: UploadConfig;
+  qualityGate: QualityGateConfig;
 }
 
 /** Limits and processing of selfie uploads; see docs/uploads.md. */
@@ -63,6 +67,13 @@ export interface UploadConfig {
   photoMaxDimension: number;
   /** Lifetime of the signed photo links in responses, in seconds. */
   signedUrlTtlSeconds: number;
+}
+
+/** The photo quality gate; docs/quality-gate.md explains each threshold and how it was chosen. */
+export interface QualityGateConfig extends QualityGateSettings {
+  enabled: boolean;
+  /** Worker threads for face analysis in each API process. */
+  threads: number;
 }
 
 export class ConfigError extends Error {
@@ -88,6 +99,30 @@ class EnvironmentReader {
   optionalString(name: string): string | undefined {
     const value = this.env[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
+  }
+
+  decimal(name: string, fallback: number, minimum: number, maximum: number): number {
+    const raw = this.optionalString(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < minimum || value > maximum) {
+      this.problems.push(`${name} must be a number from ${minimum} to ${maximum}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** A comma-separated list whose items must all be in `allowed`. */
+  listOf<T extends string>(name: string, allowed: readonly T[]): T[] {
+    const items = (this.optionalString(name) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+    if (unknown.length > 0) {
+      this.problems.push(`${name} must list only ${allowed.join(', ')}, got "${unknown.join(', ')}"`);
+      return [];
+    }
+    return [...new Set(items)] as T[];
   }
 
   integer(name: string, fallback: number, minimum: number, maximum: number): number {
@@ -227,6 +262,7 @@ export function loadConfig(env: Environment = process.env): Config {
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     uploads: readUploadConfig(read),
+    qualityGate: readQualityGate(read),
   };
 
   if (read.problems.length > 0) {
@@ -249,6 +285,24 @@ function readUploadConfig(read: EnvironmentReader): UploadConfig {
     // libjpeg decode photos of 3072 pixels and more at half size, which halves decoding time and memory.
     photoMaxDimension: read.integer('PHOTO_MAX_DIMENSION', 1536, 256, 8192),
     signedUrlTtlSeconds: read.integer('SIGNED_URL_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+  };
+}
+
+/**
+ * Face analysis uses one core per thread. The default leaves one core to the event loop and caps the
+ * pool at four threads, because each thread loads its own copy of the models.
+ */
+const DEFAULT_QUALITY_GATE_THREADS = Math.max(1, Math.min(4, os.availableParallelism() - 1));
+
+function readQualityGate(read: EnvironmentReader): QualityGateConfig {
+  return {
+    enabled: read.boolean('QUALITY_GATE_ENABLED', true),
+    threads: read.integer('QUALITY_GATE_THREADS', DEFAULT_QUALITY_GATE_THREADS, 1, 64),
+    skippedChecks: read.listOf('QUALITY_GATE_SKIP_CHECKS', QUALITY_CHECKS),
+    minFaceSize: read.decimal('QUALITY_MIN_FACE_SIZE', 0.1, 0, 1),
+    minSharpness: read.decimal('QUALITY_MIN_SHARPNESS', 0.012, 0, 100),
+    duplicateMaxDistance: read.integer('QUALITY_DUPLICATE_MAX_BITS', 10, 0, 64),
+    samePersonMaxDistance: read.decimal('QUALITY_SAME_PERSON_MAX_DISTANCE', 0.6, 0, 2),
   };
 }
 

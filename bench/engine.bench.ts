@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { LocalEngine } from '../src/adapters/engines/local/local-engine.js';
 import { LOOKS } from '../src/adapters/engines/local/looks.js';
-import { MemoryObjectStorage } from '../test/helpers/memory-storage.js';
+import { MemoryStorage } from '../test/helpers/memory-storage.js';
 import { formatRow } from './lib/load.js';
 
 const IMAGES_PER_PACK = 2;
@@ -14,7 +14,7 @@ const ASTRONAUT_FACE = { x: 176, y: 72, width: 96, height: 112 };
 
 export default async function engineBenchmark(): Promise<string> {
   const photo = readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), '../test/fixtures/photos/astronaut.png'));
-  const storage = new MemoryObjectStorage();
+  const storage = new MemoryStorage();
   await storage.put('jobs/bench/photos/photo-1.png', photo, 'image/png');
   const engine = new LocalEngine({ minimumPhotos: 1 });
   const signal = new AbortController().signal;

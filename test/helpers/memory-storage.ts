@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { buffer as readStream } from 'node:stream/consumers';
 import {
   InvalidStorageKeyError,
   isValidStorageKey,
@@ -6,27 +7,22 @@ import {
   StorageNotFoundError,
 } from '../../src/adapters/storage/object-storage.js';
 
-interface StoredObject {
-  body: Buffer;
-  contentType: string;
-}
-
 /**
- * An ObjectStorage kept in a Map, for unit tests that need storage but not the disk. It rejects the keys
- * the real stores reject. Reads get a copy, so a test cannot change a stored object by accident.
- * `failReads` makes `get` reject, to test how callers handle storage faults.
+ * ObjectStorage kept in a Map, for engine tests that need no files on disk. It rejects the keys the real
+ * stores reject. Reads get a copy, so a test cannot change a stored object by accident. `failReads`
+ * makes `get` reject, to test how callers handle storage faults.
  */
-export class MemoryObjectStorage implements ObjectStorage {
-  private readonly objects = new Map<string, StoredObject>();
+export class MemoryStorage implements ObjectStorage {
+  readonly objects = new Map<string, { data: Buffer; contentType: string }>();
 
-  /** When set, `get` rejects with this error for every key it returns true for. */
+  /** When set, `get` rejects with this error for every key that `matches` accepts. */
   failReads: { matches: (key: string) => boolean; error: Error } | undefined;
 
   async put(key: string, body: Buffer | Readable, contentType: string): Promise<{ bytes: number }> {
     checkKey(key);
-    const bytes = Buffer.isBuffer(body) ? Buffer.from(body) : await readAll(body);
-    this.objects.set(key, { body: bytes, contentType });
-    return { bytes: bytes.length };
+    const data = Buffer.isBuffer(body) ? Buffer.from(body) : await readStream(body);
+    this.objects.set(key, { data, contentType });
+    return { bytes: data.length };
   }
 
   async get(key: string): Promise<{ body: Readable; contentType: string; bytes: number }> {
@@ -38,7 +34,7 @@ export class MemoryObjectStorage implements ObjectStorage {
     if (object === undefined) {
       throw new StorageNotFoundError(key);
     }
-    return { body: Readable.from([Buffer.from(object.body)]), contentType: object.contentType, bytes: object.body.length };
+    return { body: Readable.from([Buffer.from(object.data)]), contentType: object.contentType, bytes: object.data.length };
   }
 
   async delete(keys: string[]): Promise<void> {
@@ -56,22 +52,21 @@ export class MemoryObjectStorage implements ObjectStorage {
     }
   }
 
-  /** Returns a `memory:` URL that names the object and its expiry but cannot be fetched. */
   async signedUrl(key: string, expiresInSeconds: number): Promise<string> {
-    return `memory:${encodeURIComponent(key)}?expires_in=${expiresInSeconds}`;
+    return `http://127.0.0.1:1/files/${encodeURIComponent(key)}?expires=${expiresInSeconds}`;
   }
 
   async ping(): Promise<void> {}
 
-  /** Stored keys in sorted order. */
-  keys(): string[] {
-    return [...this.objects.keys()].sort();
+  /** Returns the stored keys that start with `prefix`, sorted. */
+  keysUnder(prefix: string): string[] {
+    return [...this.objects.keys()].filter((key) => key.startsWith(prefix)).sort();
   }
 
-  /** Returns a stored object's bytes, or undefined. */
+  /** Returns a copy of a stored object's bytes, or undefined. */
   read(key: string): Buffer | undefined {
     const object = this.objects.get(key);
-    return object === undefined ? undefined : Buffer.from(object.body);
+    return object === undefined ? undefined : Buffer.from(object.data);
   }
 }
 
@@ -79,12 +74,4 @@ function checkKey(key: string): void {
   if (!isValidStorageKey(key)) {
     throw new InvalidStorageKeyError(key);
   }
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) {
-    chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
-  }
-  return Buffer.concat(chunks);
 }

@@ -48,8 +48,7 @@ export interface RenderedImage {
 /**
  * Turns a job's photos and a prompt into images. `prepare` runs once per job and engine (building a face
  * reference or training an identity); its JSON result is stored and handed to every `render` of the job.
- * Both must honour `signal`, which aborts when the task's deadline passes or the job is deleted. An aborted
- * call rejects with `signal.reason`, not with an EngineError, so the caller can tell an abort from a failure.
+ * Both must honour `signal`, which aborts when the task's deadline passes or the job is deleted.
  */
 export interface GenerationEngine {
   readonly name: string;

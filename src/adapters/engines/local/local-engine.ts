@@ -6,6 +6,7 @@ import {
   type RenderedImage,
   type RenderInput,
 } from '../generation-engine.js';
+import { abortedError } from '../remote/failures.js';
 import { composeImage, OUTPUT_SIDE } from './compose.js';
 import { lookForPack } from './looks.js';
 import { planScene, planShot, portraitIndexFor } from './plan.js';
@@ -46,7 +47,19 @@ export class LocalEngine implements GenerationEngine {
    * `jobs/<jobId>/engines/local/portraits/<photoId>.jpg`. Returns a LocalPreparation listing them.
    * Running it again overwrites the same keys with the same bytes.
    */
-  async prepare(input: PrepareInput): Promise<LocalPreparation> {
+  prepare(input: PrepareInput): Promise<LocalPreparation> {
+    return rejectAbortsAsEngineErrors(input.signal, () => this.preparePortraits(input));
+  }
+
+  /**
+   * Renders `imageCount` images for one prompt. Each image uses a prepared portrait (consecutive images take
+   * different photos when the job has several) and the pack's look, varied by the prompt and the seed.
+   */
+  render(input: RenderInput): Promise<RenderedImage[]> {
+    return rejectAbortsAsEngineErrors(input.signal, () => this.renderImages(input));
+  }
+
+  private async preparePortraits(input: PrepareInput): Promise<LocalPreparation> {
     const { jobId, photos, storage, signal } = input;
     signal.throwIfAborted();
     if (photos.length === 0) {
@@ -54,18 +67,14 @@ export class LocalEngine implements GenerationEngine {
     }
 
     const portraits: PreparedPortrait[] = [];
-    // One photo at a time keeps memory flat; libvips already runs each sharp call on several threads.
+    // One photo at a time keeps memory flat.
     for (const photo of photos) {
       portraits.push(await preparePortrait(jobId, photo, storage, signal));
     }
     return { version: 1, portraits };
   }
 
-  /**
-   * Renders `imageCount` images for one prompt. Each image uses a prepared portrait (consecutive images take
-   * different photos when the job has several) and the pack's look, varied by the prompt and the seed.
-   */
-  async render(input: RenderInput): Promise<RenderedImage[]> {
+  private async renderImages(input: RenderInput): Promise<RenderedImage[]> {
     const { packName, prompt, negativePrompt, seed, imageCount, storage, signal } = input;
     signal.throwIfAborted();
     if (!Number.isSafeInteger(imageCount) || imageCount < 1 || imageCount > MAX_IMAGES_PER_RENDER) {
@@ -109,7 +118,7 @@ export class LocalEngine implements GenerationEngine {
       return await composeImage(...args);
     } catch (error) {
       if (signal.aborted) {
-        throw signal.reason;
+        throw error;
       }
       // A corrupt portrait fails the same way every time; anything else (memory, a libvips fault) may pass.
       const corrupt = /corrupt|premature end|unsupported image format|VipsJpeg/i.test(messageOf(error));
@@ -120,7 +129,22 @@ export class LocalEngine implements GenerationEngine {
   }
 }
 
+/**
+ * Runs `work` and, when `signal` has aborted by the time it fails, rejects with the same retryable
+ * EngineError the remote engines throw on an abort. Inside, the engine uses `signal.throwIfAborted()`.
+ */
+async function rejectAbortsAsEngineErrors<T>(signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (signal.aborted) {
+      throw abortedError(signal);
+    }
+    throw error;
+  }
+}
+
 /** Builds the local engine from the configuration (LOCAL_ENGINE_MIN_PHOTOS). */
-export function createLocalEngine(config: Pick<Config, 'localEngine'>): LocalEngine {
-  return new LocalEngine({ minimumPhotos: config.localEngine.minimumPhotos });
+export function createLocalEngine(config: Pick<Config, 'engines'>): LocalEngine {
+  return new LocalEngine({ minimumPhotos: config.engines.local.minimumPhotos });
 }

@@ -11,7 +11,8 @@ export interface ObjectDescription {
 
 /**
  * Reads a whole object from storage. A missing object is a non-retryable EngineError, because trying again
- * cannot bring it back. Any other storage failure is retryable. An abort rejects with the signal's reason.
+ * cannot bring it back. Any other storage failure is retryable. An abort rejects with the signal's reason,
+ * which `LocalEngine` turns into its abort error.
  */
 export async function readStoredObject(
   storage: ObjectStorage,

@@ -19,6 +19,7 @@ import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.j
 import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
 import type { ObjectStorage } from './adapters/storage/object-storage.js';
 import type { GenerationEngine } from './adapters/engines/generation-engine.js';
+import { createLocalEngine } from './adapters/engines/local/local-engine.js';
 import { createRemoteEngines } from './adapters/engines/remote-engines.js';
 import type { ReplicateEngine } from './adapters/engines/replicate/replicate-engine.js';
 import { JobService } from './domain/jobs/job-service.js';
@@ -128,8 +129,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     closers.push(() => engine.close());
   }
 
-  // TODO: register the local engine once it lands.
-  const engines = { ...remote.engines, ...overrides.engines };
+  const engines = { local: createLocalEngine(config), ...remote.engines, ...overrides.engines };
   const generation = createGenerationPipeline({
     config: config.generation,
     defaultEngine: config.engines.defaultEngine,

@@ -13,6 +13,8 @@ import type { PushNotifier } from './adapters/push/push-notifier.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
 import { Metrics } from './adapters/metrics/metrics.js';
+import { QueuedTaskRepository } from './adapters/database/repositories/queued-task-repository.js';
+import { type BullMqTaskQueue, createBullMqTaskQueue } from './adapters/queue/bullmq-queue.js';
 import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
 import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
 import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
@@ -63,6 +65,10 @@ export interface Container {
   pushNotifier: PushNotifier;
   payments: PaymentService;
   generation: GenerationPipeline;
+  /** Reads of generation tasks for queue recovery and metrics. */
+  queuedTasks: QueuedTaskRepository;
+  /** The BullMQ queue when REDIS_URL is set, for operators' commands. */
+  redisQueue: BullMqTaskQueue | undefined;
   /** Generation engines by name, as packs' `engine` column and GENERATION_ENGINE name them. */
   engines: Record<string, GenerationEngine>;
   /** Receives Replicate's webhooks; undefined unless REPLICATE_API_TOKEN is set. */
@@ -136,6 +142,14 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   }
 
   const engines = { local: createLocalEngine(config), ...remote.engines, ...overrides.engines };
+  const queuedTasks = new QueuedTaskRepository(database.db);
+  const redisQueue =
+    config.redisQueue === undefined || overrides.taskQueue !== undefined
+      ? undefined
+      : createBullMqTaskQueue(config.redisQueue, config.generation, queuedTasks, () => generation.engines.names(), logger);
+  if (redisQueue !== undefined) {
+    closers.push(() => redisQueue.close());
+  }
   const generation = createGenerationPipeline({
     config: config.generation,
     defaultEngine: config.engines.defaultEngine,
@@ -148,8 +162,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     engines,
     clock,
     logger,
-    queue: overrides.taskQueue,
+    queue: overrides.taskQueue ?? redisQueue,
   });
+  metrics.setQueueDepthReader(
+    redisQueue === undefined ? async () => ({ ...(await queuedTasks.countOpenTasks(clock.now())) }) : () => redisQueue.depth(),
+  );
+  const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping(), storage: () => storage.ping() };
+  if (redisQueue !== undefined) {
+    readinessChecks.redis = () => redisQueue.ping();
+  }
 
   return {
     config,
@@ -164,6 +185,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     payments,
     storage,
     generation,
+    queuedTasks,
+    redisQueue,
     fileLinks,
     qualityGate,
     jobs,
@@ -171,7 +194,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     uploadTemporaryDirectory,
     engines,
     replicateWebhooks: remote.replicate,
-    readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
+    readinessChecks,
     close: async () => {
       for (const close of closers.reverse()) {
         await close();

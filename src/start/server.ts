@@ -5,6 +5,7 @@ import { openDatabase, migrateToLatest, databaseDialectOf } from '../adapters/da
 import { serveClusterMetrics } from '../adapters/metrics/cluster-metrics.js';
 import { type ContainerOverrides, createContainer } from '../container.js';
 import { buildApp, packageVersion } from '../http/app.js';
+import { startMetricsServer } from './metrics-server.js';
 import { onShutdownSignal } from './shutdown.js';
 import { type RunningWorkers, drainTimeoutMs, startWorkers } from './workers.js';
 
@@ -94,8 +95,14 @@ export async function serveWorkers(config: Config, overrides: ContainerOverrides
     'Envision worker starting',
   );
   const workers = startWorkers(container);
+  const { workerMetricsPort, metricsToken } = config.operations;
+  const metricsServer =
+    workerMetricsPort === undefined
+      ? undefined
+      : await startMetricsServer(container.metrics, { host: config.host, port: workerMetricsPort, token: metricsToken, logger: container.logger });
 
   onShutdownSignal(container.logger, config.shutdownTimeoutMs, async () => {
+    await metricsServer?.close();
     await workers.stop(drainTimeoutMs(config.shutdownTimeoutMs));
     await container.close();
   });

@@ -153,7 +153,7 @@ export class EnvisionProcess {
     return readPeakRss(this.pid);
   }
 
-  /** The last log lines, for failure messages. */
+  /** Returns the last log lines, for failure messages. */
   tail(count = 30): string {
     return this.lines
       .slice(-count)
@@ -236,7 +236,7 @@ export async function startS3rverProcess(bucket = 'envision-scale'): Promise<S3r
   };
 }
 
-/** The pids of a process's direct children (Linux), such as the API processes of a node:cluster primary. */
+/** Lists the pids of a process's direct children (Linux), such as the API processes of a node:cluster primary. */
 export function childPids(pid: number): number[] {
   const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
   return text === '' ? [] : text.split(/\s+/).map(Number);

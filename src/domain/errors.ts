@@ -17,6 +17,9 @@ export const ERROR_STATUS = {
   missing_token: 401,
   invalid_token: 401,
 
+  // Packs.
+  invalid_pack_catalog: 400,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

@@ -34,6 +34,10 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  packs: {
+    /** How often each process checks the catalog version: the longest a pack change stays unseen. */
+    refreshIntervalMs: number;
+  };
   shutdownTimeoutMs: number;
 }
 
@@ -186,6 +190,9 @@ export function loadConfig(env: Environment = process.env): Config {
     apple,
     firebase: {
       credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
+    },
+    packs: {
+      refreshIntervalMs: read.integer('PACKS_REFRESH_INTERVAL_MS', 2000, 100, 600_000),
     },
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
   };

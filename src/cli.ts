@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
 import { runMigrations, serveApi } from './start/server.js';
+import { runPacksCommand } from './start/packs-command.js';
 
 const USAGE = `Usage: envision <command>
 
@@ -9,6 +10,7 @@ Commands:
   start      Serve the API (the default).
   serve      Serve the API only.
   migrate    Apply pending database migrations and exit.
+  packs      Import or export the pack catalog: envision packs import [--replace] FILE | export [FILE].
 
 Configuration comes from environment variables and an optional .env file; see the README.`;
 
@@ -20,6 +22,9 @@ const COMMANDS: Record<string, Command> = {
   migrate: async () => {
     const applied = await runMigrations(loadConfig());
     console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);
+  },
+  packs: async (args) => {
+    process.exitCode = await runPacksCommand(args, loadConfig());
   },
 };
 

@@ -149,13 +149,13 @@ for (const kind of DATABASE_KINDS) {
     it('keeps packs missing from the file unless replacing', async () => {
       const onlyNeon: CatalogFile = { [`${PACK_PATH_PREFIX}neon`]: seedExport[`${PACK_PATH_PREFIX}neon`]! };
 
-      const kept = await context.container.packs.importCatalog(onlyNeon, { replace: false });
+      const merged = await context.container.packs.importCatalog(onlyNeon, { replace: false });
       const countAfterMerge = (await getPacksInfo(context)).body.packs.length;
       const replaced = await context.container.packs.importCatalog(onlyNeon, { replace: true });
       const { body } = await getPacksInfo(context);
 
-      assert.deepEqual(kept.unchanged, ['neon']);
-      assert.deepEqual(kept.removed, []);
+      assert.deepEqual(merged.unchanged, ['neon']);
+      assert.deepEqual(merged.removed, []);
       assert.equal(countAfterMerge, 12);
       assert.equal(replaced.removed.length, 11);
       assert.deepEqual(packNames(body.packs), ['neon']);

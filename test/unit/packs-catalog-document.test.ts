@@ -4,7 +4,7 @@ import { formatCatalogDocument, parseCatalogDocument } from '../../src/domain/pa
 
 const PACK_PATH = 'CONFIGS/prompt_configs/packs/neon';
 
-/** A valid pack document; tests override single fields. */
+/** Builds a valid pack document; tests override single fields. */
 function packFields(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     'display-name': 'Neonpunk',

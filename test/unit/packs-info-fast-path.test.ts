@@ -8,7 +8,7 @@ import { PacksInfoFastPath } from '../../src/http/packs-info-fast-path.js';
 
 const FALLBACK_BODY = 'left to Fastify';
 
-/** A loopback server that answers through the fast path and marks every request it steps aside from. */
+/** Starts a loopback server that serves through the fast path and marks every request it steps aside from. */
 async function startServer(fastPath: PacksInfoFastPath): Promise<{ url: string; server: http.Server }> {
   const server = http.createServer((request, response) => {
     if (!fastPath.handle(request, response)) {

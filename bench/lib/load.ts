@@ -43,7 +43,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
  * Starts a bare `node:http` server in a child process that answers every request with `body` and
  * `headers`: the baseline each endpoint is compared with in the same run.
  */
-export async function startBareServer(body: Buffer, headers: Record<string, string>): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startBareServer(body: Buffer, headers: Record<string, string>): Promise<{ url: string; pid?: number; stop(): Promise<void> }> {
   const script = `
     const http = require('node:http');
     const body = Buffer.from(process.env.BARE_BODY, 'base64');
@@ -59,7 +59,7 @@ export async function startBareServer(body: Buffer, headers: Record<string, stri
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const [chunk] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { url: `http://127.0.0.1:${chunk.toString().trim()}`, stop: () => stopChild(child) };
+  return { url: `http://127.0.0.1:${chunk.toString().trim()}`, pid: child.pid, stop: () => stopChild(child) };
 }
 
 export async function stopChild(child: ChildProcess): Promise<void> {

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
+import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
+import { type EnginesConfig, readEngineConfig } from './engine-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -30,6 +34,12 @@ export interface Config {
     keyId: string | undefined;
     privateKey: string | undefined;
     timeoutMs: number;
+    /** Whether SignedDataVerifier checks certificate revocation online (OCSP) and dates against the current time. */
+    onlineChecks: boolean;
+    /** Replaces Apple Root CA G3 as the trust anchor for signed App Store data. Tests and benchmarks only. */
+    rootCertificate: Buffer | undefined;
+    /** Base URLs that replace Apple's App Store Server API hosts. Tests and benchmarks only. */
+    apiUrls: { production: string | undefined; sandbox: string | undefined };
   };
   firebase: {
     credentialsPath: string | undefined;
@@ -38,7 +48,34 @@ export interface Config {
     /** How often each process checks the catalog version: the longest a pack change stays unseen. */
     refreshIntervalMs: number;
   };
+  engines: EnginesConfig;
   shutdownTimeoutMs: number;
+  uploads: UploadConfig;
+  qualityGate: QualityGateConfig;
+}
+
+/** Limits and processing of selfie uploads; see docs/uploads.md. */
+export interface UploadConfig {
+  /** Largest accepted image file, in bytes. */
+  maxFileBytes: number;
+  /** Largest accepted image, in pixels (width × height), read from the file's header before decoding. */
+  maxPixels: number;
+  maxPhotosPerJob: number;
+  /** Requests per user and minute to /upload, and separately to /initalize-job. */
+  rateLimitPerMinute: number;
+  /** Photos decoded and normalised at the same time by one process; the rest wait. Bounds memory. */
+  processingConcurrency: number;
+  /** Longest side of a stored photo, in pixels; larger photos are scaled down. */
+  photoMaxDimension: number;
+  /** Lifetime of the signed photo links in responses, in seconds. */
+  signedUrlTtlSeconds: number;
+}
+
+/** The photo quality gate; docs/quality-gate.md explains each threshold and how it was chosen. */
+export interface QualityGateConfig extends QualityGateSettings {
+  enabled: boolean;
+  /** Worker threads for face analysis in each API process. */
+  threads: number;
 }
 
 export class ConfigError extends Error {
@@ -51,7 +88,7 @@ export class ConfigError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /** Collects every problem with the environment, so one start-up reports all of them. */
-class EnvironmentReader {
+export class EnvironmentReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Environment) {}
@@ -64,6 +101,30 @@ class EnvironmentReader {
   optionalString(name: string): string | undefined {
     const value = this.env[name]?.trim();
     return value === undefined || value === '' ? undefined : value;
+  }
+
+  decimal(name: string, fallback: number, minimum: number, maximum: number): number {
+    const raw = this.optionalString(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+    const value = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw) || value < minimum || value > maximum) {
+      this.problems.push(`${name} must be a number from ${minimum} to ${maximum}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  /** A comma-separated list whose items must all be in `allowed`. */
+  listOf<T extends string>(name: string, allowed: readonly T[]): T[] {
+    const items = (this.optionalString(name) ?? '').split(',').map((item) => item.trim()).filter((item) => item !== '');
+    const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+    if (unknown.length > 0) {
+      this.problems.push(`${name} must list only ${allowed.join(', ')}, got "${unknown.join(', ')}"`);
+      return [];
+    }
+    return [...new Set(items)] as T[];
   }
 
   integer(name: string, fallback: number, minimum: number, maximum: number): number {
@@ -157,7 +218,14 @@ export function loadConfig(env: Environment = process.env): Config {
     keyId: read.optionalString('APPLE_KEY_ID'),
     privateKey: readApplePrivateKey(read),
     timeoutMs: read.integer('APPLE_TIMEOUT_MS', 10_000, 100, 120_000),
+    onlineChecks: read.boolean('APPLE_ONLINE_CHECKS', true),
+    rootCertificate: readOptionalFile(read, 'APPLE_ROOT_CERTIFICATE_PATH'),
+    apiUrls: {
+      production: read.url('APPLE_PRODUCTION_API_URL', ['http:', 'https:']),
+      sandbox: read.url('APPLE_SANDBOX_API_URL', ['http:', 'https:']),
+    },
   };
+  checkAppleCredentials(read, apple, production);
   if (production) {
     for (const [name, value] of [
       ['APPLE_ISSUER_ID', apple.issuerId],
@@ -189,12 +257,15 @@ export function loadConfig(env: Environment = process.env): Config {
     payments: { allowDebugPurchases },
     apple,
     firebase: {
-      credentialsPath: read.optionalString('GOOGLE_APPLICATION_CREDENTIALS'),
+      credentialsPath: readFirebaseCredentialsPath(read),
     },
     packs: {
       refreshIntervalMs: read.integer('PACKS_REFRESH_INTERVAL_MS', 2000, 100, 600_000),
     },
+    engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    uploads: readUploadConfig(read),
+    qualityGate: readQualityGate(read),
   };
 
   if (read.problems.length > 0) {
@@ -204,6 +275,38 @@ export function loadConfig(env: Environment = process.env): Config {
     config.jwt.secret = developmentJwtSecret(config.dataDir);
   }
   return config;
+}
+
+function readUploadConfig(read: EnvironmentReader): UploadConfig {
+  return {
+    maxFileBytes: read.integer('UPLOAD_MAX_FILE_BYTES', 25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxPixels: read.integer('UPLOAD_MAX_MEGAPIXELS', 50, 1, 1000) * 1_000_000,
+    maxPhotosPerJob: read.integer('UPLOAD_MAX_PHOTOS_PER_JOB', 30, 1, 1000),
+    rateLimitPerMinute: read.integer('UPLOAD_RATE_LIMIT_PER_MINUTE', 60, 1, 100_000),
+    processingConcurrency: read.integer('UPLOAD_PROCESSING_CONCURRENCY', 2, 1, 64),
+    // 1536 is over twice the 512 to 1024 pixels that face checks and generation engines use, and it lets
+    // libjpeg decode photos of 3072 pixels and more at half size, which halves decoding time and memory.
+    photoMaxDimension: read.integer('PHOTO_MAX_DIMENSION', 1536, 256, 8192),
+    signedUrlTtlSeconds: read.integer('SIGNED_URL_TTL_SECONDS', 3600, 60, 7 * 24 * 3600),
+  };
+}
+
+/**
+ * Face analysis uses one core per thread. The default leaves one core to the event loop and caps the
+ * pool at four threads, because each thread loads its own copy of the models.
+ */
+const DEFAULT_QUALITY_GATE_THREADS = Math.max(1, Math.min(4, os.availableParallelism() - 1));
+
+function readQualityGate(read: EnvironmentReader): QualityGateConfig {
+  return {
+    enabled: read.boolean('QUALITY_GATE_ENABLED', true),
+    threads: read.integer('QUALITY_GATE_THREADS', DEFAULT_QUALITY_GATE_THREADS, 1, 64),
+    skippedChecks: read.listOf('QUALITY_GATE_SKIP_CHECKS', QUALITY_CHECKS),
+    minFaceSize: read.decimal('QUALITY_MIN_FACE_SIZE', 0.1, 0, 1),
+    minSharpness: read.decimal('QUALITY_MIN_SHARPNESS', 0.012, 0, 100),
+    duplicateMaxDistance: read.integer('QUALITY_DUPLICATE_MAX_BITS', 10, 0, 64),
+    samePersonMaxDistance: read.decimal('QUALITY_SAME_PERSON_MAX_DISTANCE', 0.6, 0, 2),
+  };
 }
 
 function optionalPositiveInteger(read: EnvironmentReader, name: string): number | undefined {
@@ -221,6 +324,61 @@ function readApplePrivateKey(read: EnvironmentReader): string | undefined {
     read.problems.push(`APPLE_PRIVATE_KEY_PATH could not be read (${(error as Error).message})`);
     return undefined;
   }
+}
+
+function readOptionalFile(read: EnvironmentReader, name: string): Buffer | undefined {
+  const filePath = read.optionalString(name);
+  if (filePath === undefined) {
+    return undefined;
+  }
+  try {
+    return readFileSync(filePath);
+  } catch (error) {
+    read.problems.push(`${name} could not be read (${(error as Error).message})`);
+    return undefined;
+  }
+}
+
+/**
+ * Checks that the App Store credentials are all set or all unset (then only debug purchases work), and
+ * rejects the test overrides of Apple's trust anchor and hosts in production.
+ */
+function checkAppleCredentials(read: EnvironmentReader, apple: Config['apple'], production: boolean): void {
+  const credentials = [
+    ['APPLE_ISSUER_ID', apple.issuerId],
+    ['APPLE_KEY_ID', apple.keyId],
+    ['APPLE_PRIVATE_KEY_PATH', apple.privateKey],
+    ['APPLE_APP_APPLE_ID', apple.appAppleId],
+  ] as const;
+  const missing = credentials.filter(([, value]) => value === undefined).map(([name]) => name);
+  if (!production && missing.length > 0 && missing.length < credentials.length) {
+    read.problems.push(`${missing.join(', ')} must be set too: the App Store client needs all of its credentials`);
+  }
+  if (production) {
+    for (const name of ['APPLE_ROOT_CERTIFICATE_PATH', 'APPLE_PRODUCTION_API_URL', 'APPLE_SANDBOX_API_URL']) {
+      if (read.optionalString(name) !== undefined) {
+        read.problems.push(`${name} must not be set in production: it exists for tests against a fake App Store`);
+      }
+    }
+  }
+}
+
+/** Checks that GOOGLE_APPLICATION_CREDENTIALS names a readable service account key file. */
+function readFirebaseCredentialsPath(read: EnvironmentReader): string | undefined {
+  const name = 'GOOGLE_APPLICATION_CREDENTIALS';
+  const content = readOptionalFile(read, name);
+  if (content === undefined) {
+    return undefined;
+  }
+  try {
+    const key = JSON.parse(content.toString('utf8')) as Record<string, unknown>;
+    if (key.type !== 'service_account' || typeof key.project_id !== 'string' || typeof key.private_key !== 'string') {
+      read.problems.push(`${name} must name a service account key file (type "service_account" with project_id and private_key)`);
+    }
+  } catch (error) {
+    read.problems.push(`${name} is not a JSON key file (${(error as Error).message})`);
+  }
+  return read.optionalString(name);
 }
 
 /**

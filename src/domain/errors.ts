@@ -20,6 +20,33 @@ export const ERROR_STATUS = {
   // Packs.
   invalid_pack_catalog: 400,
 
+  // POST /verify-payment and subscriptions.
+  missing_payment_token: 400,
+  invalid_payment_type: 400,
+  missing_payment_token_field: 400,
+  invalid_payment_token: 400,
+  invalid_fcm_token: 400,
+  payment_token_mismatch: 400,
+  transaction_not_found: 400,
+  debug_purchases_disabled: 403,
+  subscription_expired: 403,
+  app_store_error: 502,
+  app_store_unavailable: 503,
+  app_store_not_configured: 503,
+
+  // Jobs, uploads and signed file links.
+  job_not_found: 404,
+  file_too_large: 413,
+  image_too_large: 413,
+  unsupported_image_format: 415,
+  invalid_image: 422,
+  photo_rejected: 422,
+  too_many_photos: 409,
+  invalid_file_link: 403,
+
+  // Webhooks from generation providers.
+  invalid_webhook_signature: 401,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

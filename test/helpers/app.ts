@@ -23,7 +23,11 @@ export interface TestContextOptions {
   overrides?: (config: Config) => ContainerOverrides | Promise<ContainerOverrides>;
 }
 
-/** Test configuration: a temporary data directory, silent logs and a fixed JWT secret. */
+/**
+ * Test configuration: a temporary data directory, silent logs and a fixed JWT secret. The photo quality
+ * gate is off unless a test sets QUALITY_GATE_ENABLED=true, so upload tests that are not about the gate
+ * can reuse one fixture photo without tripping its duplicate and face checks.
+ */
 export function testConfig(databaseUrl: string, dataDir: string, env: Record<string, string> = {}): Config {
   return loadConfig({
     NODE_ENV: 'test',
@@ -31,6 +35,7 @@ export function testConfig(databaseUrl: string, dataDir: string, env: Record<str
     DATABASE_URL: databaseUrl,
     JWT_SECRET: TEST_JWT_SECRET,
     LOG_LEVEL: 'silent',
+    QUALITY_GATE_ENABLED: 'false',
     ...env,
   });
 }

@@ -67,12 +67,36 @@ export const postgres: DatabaseKind = {
     url.pathname = `/${name}`;
     return {
       url: url.toString(),
-      drop: () => adminQuery(`drop database if exists ${name} with (force)`),
+      drop: async () => {
+        await waitForDisconnects(name);
+        await adminQuery(`drop database if exists ${name} with (force)`);
+      },
     };
   },
 };
 
 export const DATABASE_KINDS: DatabaseKind[] = [sqlite, postgres];
+
+/**
+ * Waits up to two seconds for the test's own connections to close. pg-pool 3 resolves `end()` before its
+ * clients' sockets have closed, and a forced drop would then end those backends under a client that has
+ * no error listener left, which crashes the test process.
+ */
+async function waitForDisconnects(database: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await client.connect();
+  try {
+    for (let attempt = 0; attempt < 40; attempt += 1) {
+      const result = await client.query('select count(*)::int as count from pg_stat_activity where datname = $1', [database]);
+      if (result.rows[0].count === 0) {
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    await client.end();
+  }
+}
 
 async function adminQuery(statement: string): Promise<void> {
   const client = new pg.Client({ connectionString: TEST_POSTGRES_URL });

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../src/adapters/database/schema.js';
 import type { TestContext } from './app.js';
 
 export interface TestUser {
@@ -15,9 +17,19 @@ export async function createTestUser(
   context: TestContext,
   options: { subscriptionStatus?: string; expiresAt?: number | null } = {},
 ): Promise<TestUser> {
-  const now = context.container.clock.now();
+  const id = await insertUser(context.container.database.db, context.container.clock.now(), options);
+  const token = await context.container.tokens.issue(id);
+  return { id, token, authorization: { authorization: `Bearer ${token}` } };
+}
+
+/** Inserts a Sandbox user with an active weekly subscription unless `options` say otherwise; returns its id. */
+export async function insertUser(
+  db: Kysely<Database>,
+  now: number,
+  options: { subscriptionStatus?: string; expiresAt?: number | null } = {},
+): Promise<string> {
   const id = randomUUID();
-  await context.container.database.db
+  await db
     .insertInto('users')
     .values({
       id,
@@ -34,6 +46,5 @@ export async function createTestUser(
       updated_at: now,
     })
     .execute();
-  const token = await context.container.tokens.issue(id);
-  return { id, token, authorization: { authorization: `Bearer ${token}` } };
+  return id;
 }

@@ -19,7 +19,7 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(health.statusCode, 200);
       assert.deepEqual(health.json(), { status: 'ok' });
       assert.equal(ready.statusCode, 200);
-      assert.deepEqual(ready.json(), { status: 'ok', checks: { database: 'ok' } });
+      assert.deepEqual(ready.json(), { status: 'ok', checks: { database: 'ok', storage: 'ok' } });
     });
 
     it('renders unknown routes in the error format with the request id', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -50,12 +50,51 @@ describe('loadConfig', () => {
     assert.doesNotMatch(error.message, /ALLOW_DEBUG_PURCHASES/);
   });
 
+  it('requires all App Store credentials or none', () => {
+    const error = captureConfigError({ DATA_DIR: dataDir, APPLE_ISSUER_ID: 'issuer', APPLE_KEY_ID: 'KEY123' });
+
+    assert.match(error.message, /APPLE_PRIVATE_KEY_PATH, APPLE_APP_APPLE_ID must be set too/);
+  });
+
+  it('rejects the fake App Store settings in production', () => {
+    const error = captureConfigError({
+      DATA_DIR: dataDir,
+      NODE_ENV: 'production',
+      APPLE_PRODUCTION_API_URL: 'http://127.0.0.1:9999/production',
+      APPLE_ROOT_CERTIFICATE_PATH: keyFile('root.cer', 'not a certificate'),
+    });
+
+    assert.match(error.message, /APPLE_PRODUCTION_API_URL must not be set in production/);
+    assert.match(error.message, /APPLE_ROOT_CERTIFICATE_PATH must not be set in production/);
+  });
+
+  it('rejects Firebase credentials that are not a service account key', () => {
+    const error = captureConfigError({
+      DATA_DIR: dataDir,
+      GOOGLE_APPLICATION_CREDENTIALS: keyFile('user.json', JSON.stringify({ type: 'authorized_user' })),
+    });
+
+    assert.match(error.message, /GOOGLE_APPLICATION_CREDENTIALS must name a service account key file/);
+  });
+
+  it('reports an unreadable Firebase key file', () => {
+    const error = captureConfigError({ DATA_DIR: dataDir, GOOGLE_APPLICATION_CREDENTIALS: path.join(dataDir, 'missing.json') });
+
+    assert.match(error.message, /GOOGLE_APPLICATION_CREDENTIALS could not be read/);
+  });
+
   it('rejects a short JWT secret', () => {
     const error = captureConfigError({ DATA_DIR: dataDir, JWT_SECRET: 'short' });
 
     assert.match(error.message, /JWT_SECRET must be at least 32 bytes/);
   });
 });
+
+function keyFile(name: string, content: string): string {
+  const file = path.join(dataDir, name);
+  writeFileSync(file, content);
+  return file;
+}
 
 function captureConfigError(env: Record<string, string>): ConfigError {
   try {

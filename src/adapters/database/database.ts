@@ -32,9 +32,9 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
   if (databaseDialectOf(url) === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-    // pg-pool's end() resolves as soon as it has called end() on its clients, before their sockets close. close() waits
-    // for every 'remove' (emitted when a client has ended), so a database dropped right after close()
-    // cannot terminate a client that is still connected.
+    // pg-pool's end() resolves as soon as it has called end() on its clients, before their sockets close.
+    // close() waits for every 'remove' (emitted when a client has ended), so a database dropped right
+    // after close() cannot terminate a client that is still connected.
     let connectedClients = 0;
     let onAllRemoved: (() => void) | undefined;
     pool.on('connect', () => {

@@ -30,6 +30,24 @@ export interface ObjectStorage {
   ping(): Promise<void>;
 }
 
+// A key is one or more `/`-separated segments of letters, digits, `_`, `-` and `.`, where no segment starts
+// with a dot. That rules out `.`, `..`, hidden names, empty segments and absolute paths on every backend.
+const KEY_SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/;
+const MAX_KEY_LENGTH = 1024;
+
+/** True when `key` is safe to use as an object key on every backend and as a relative file path. */
+export function isValidStorageKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_KEY_LENGTH && key.split('/').every((segment) => KEY_SEGMENT.test(segment));
+}
+
+/** Thrown by storage methods for a key that `isValidStorageKey` rejects. */
+export class InvalidStorageKeyError extends Error {
+  constructor(readonly key: string) {
+    super(`Invalid storage key ${JSON.stringify(key)}: use "/"-separated segments of letters, digits, "_", "-" and "." that do not start with a dot`);
+    this.name = 'InvalidStorageKeyError';
+  }
+}
+
 export class StorageNotFoundError extends Error {
   constructor(readonly key: string) {
     super(`No stored object at ${key}`);

@@ -9,9 +9,15 @@ export type PhotoRejectionCode =
   | 'duplicate_photo'
   | 'different_person';
 
+/** The checks, by the names `skippedChecks` reports and QUALITY_GATE_SKIP_CHECKS accepts. */
+export const QUALITY_CHECKS = ['faces', 'blur', 'duplicates', 'same_person'] as const;
+export type QualityCheck = (typeof QUALITY_CHECKS)[number];
+
 export interface PhotoRejection {
   code: PhotoRejectionCode;
   message: string;
+  /** The job's photo this one conflicts with, for `duplicate_photo` and `different_person`. */
+  photoId?: string;
 }
 
 /** A photo the job already holds, with what the gate stored about it. */
@@ -27,8 +33,11 @@ export interface PhotoInspection {
   faceBox: FaceBox | null;
   faceDescriptor: number[] | null;
   perceptualHash: string | null;
-  /** Checks that did not run (switched off by configuration), by name. */
-  skippedChecks: string[];
+  /**
+   * Checks that did not run, by name (`faces`, `blur`, `duplicates`, `same_person`): switched off by
+   * configuration, or impossible on this photo (`same_person` needs exactly one face).
+   */
+  skippedChecks: QualityCheck[];
 }
 
 /**
@@ -40,14 +49,14 @@ export interface PhotoQualityGate {
   close(): Promise<void>;
 }
 
-/** The gate for deployments that switch photo checks off: accepts every photo and says so. */
+/** The gate for deployments that switch photo checks off: accepts every photo and lists every check as skipped. */
 export const disabledQualityGate: PhotoQualityGate = {
   inspect: async () => ({
     rejections: [],
     faceBox: null,
     faceDescriptor: null,
     perceptualHash: null,
-    skippedChecks: ['faces', 'blur', 'duplicates', 'same_person'],
+    skippedChecks: [...QUALITY_CHECKS],
   }),
   close: async () => undefined,
 };

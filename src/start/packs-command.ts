@@ -126,8 +126,7 @@ function describeImport(outcome: CatalogImportOutcome, config: Config): string {
       `${outcome.unchanged.length} unchanged, ${outcome.removed.length} removed${list(outcome.removed)}.`,
     `Shared settings ${outcome.settingsChanged ? 'replaced' : 'unchanged'}. Catalog version ${outcome.version}.`,
   ];
-  const changed = outcome.added.length + outcome.updated.length + outcome.removed.length > 0 || outcome.settingsChanged;
-  if (changed) {
+  if (outcome.changed) {
     lines.push(`Running servers serve the change within ${config.packs.refreshIntervalMs} ms (PACKS_REFRESH_INTERVAL_MS).`);
   }
   return lines.join('\n');

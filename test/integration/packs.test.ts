@@ -193,13 +193,18 @@ for (const kind of DATABASE_KINDS) {
     it('raises the version only when something changed', async () => {
       const repository = new PacksRepository(context.container.database.db);
       const before = await repository.readCatalogVersion();
+      const cached = await context.container.packs.publicCatalog.get();
 
       const unchanged = await context.container.packs.importCatalog(seedExport, { replace: true });
+      const cachedAfterUnchanged = context.container.packs.publicCatalog.current;
       const changed = await context.container.packs.importCatalog(withPackFields(seedExport, 'old', { num_images_per_prompt: 3 }), {
         replace: false,
       });
 
       assert.equal(unchanged.version, before);
+      assert.equal(unchanged.changed, false);
+      assert.equal(cachedAfterUnchanged, cached);
+      assert.equal(changed.changed, true);
       assert.equal(changed.version, before + 1);
       assert.equal(await repository.readCatalogVersion(), before + 1);
     });

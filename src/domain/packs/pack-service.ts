@@ -91,8 +91,10 @@ export class PackService {
       { settings: catalog.settings, packs: catalog.packs, removeOtherPacks: options.replace },
       this.clock.now(),
     );
-    // Other processes notice the raised version on their next check; this one reloads at once.
-    this.publicCatalog.invalidate();
+    if (result.changed) {
+      // Other processes notice the raised version on their next check, and this one reloads at once.
+      this.publicCatalog.invalidate();
+    }
     return { ...result, warnings };
   }
 

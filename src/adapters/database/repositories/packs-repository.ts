@@ -27,6 +27,8 @@ export interface CatalogImportResult {
   unchanged: string[];
   removed: string[];
   settingsChanged: boolean;
+  /** Whether anything was added, updated, removed or replaced. */
+  changed: boolean;
   /** The catalog version after the import. It is raised only when something changed. */
   version: number;
 }
@@ -90,7 +92,15 @@ export class PacksRepository {
   async importCatalog(change: CatalogImport, now: number): Promise<CatalogImportResult> {
     return this.db.transaction().execute(async (transaction) => {
       const existing = new Map((await transaction.selectFrom('packs').selectAll().execute()).map((row) => [row.name, row]));
-      const result: CatalogImportResult = { added: [], updated: [], unchanged: [], removed: [], settingsChanged: false, version: 0 };
+      const result: CatalogImportResult = {
+        added: [],
+        updated: [],
+        unchanged: [],
+        removed: [],
+        settingsChanged: false,
+        changed: false,
+        version: 0,
+      };
 
       for (const pack of change.packs) {
         const columns = columnsFromPack(pack);
@@ -115,8 +125,8 @@ export class PacksRepository {
       }
 
       result.settingsChanged = await writeSettingsIfChanged(transaction, change.settings, now);
-      const changed = result.added.length + result.updated.length + result.removed.length > 0 || result.settingsChanged;
-      result.version = changed ? await raiseCatalogVersion(transaction, now) : await readVersion(transaction);
+      result.changed = result.added.length + result.updated.length + result.removed.length > 0 || result.settingsChanged;
+      result.version = result.changed ? await raiseCatalogVersion(transaction, now) : await readVersion(transaction);
       return result;
     });
   }

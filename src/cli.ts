@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
 import { listDeadLetters } from './start/dead-letters.js';
 import { runMigrations, serveApi, serveWorkers } from './start/server.js';
+import { runPacksCommand } from './start/packs-command.js';
 
 const USAGE = `Usage: envision <command>
 
@@ -14,6 +15,7 @@ Commands:
   dead-letters [--limit N]
              List the generation tasks that failed for good in the Redis queue (REDIS_URL),
              newest first, N per engine (default 50), as JSON lines.
+  packs      Import or export the pack catalog: envision packs import [--replace] FILE | export [FILE].
 
 Configuration comes from environment variables and an optional .env file; see the README.`;
 
@@ -27,6 +29,9 @@ const COMMANDS: Record<string, Command> = {
   migrate: async () => {
     const applied = await runMigrations(loadConfig());
     console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);
+  },
+  packs: async (args) => {
+    process.exitCode = await runPacksCommand(args, loadConfig());
   },
 };
 

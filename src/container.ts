@@ -15,6 +15,8 @@ import { type Clock, systemClock } from './domain/clock.js';
 import { Metrics } from './adapters/metrics/metrics.js';
 import { QueuedTaskRepository } from './adapters/database/repositories/queued-task-repository.js';
 import { type BullMqTaskQueue, createBullMqTaskQueue } from './adapters/queue/bullmq-queue.js';
+import { PacksRepository } from './adapters/database/repositories/packs-repository.js';
+import { PackService } from './domain/packs/pack-service.js';
 import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
 import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
 import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
@@ -49,6 +51,7 @@ export interface Container {
   tokens: TokenService;
   /** Prometheus metrics of this process, served at /metrics. */
   metrics: Metrics;
+  packs: PackService;
   storage: ObjectStorage;
   /** Signs and checks the links that `GET /files/<key>` serves. */
   fileLinks: FileLinkSigner;
@@ -102,6 +105,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
 
   const tokens = new TokenService(config.jwt.secret, config.jwt.ttlSeconds, clock);
   const metrics = overrides.metrics ?? new Metrics();
+  const packs = new PackService(new PacksRepository(database.db), clock, config.packs);
+  closers.push(() => packs.publicCatalog.stopWatching());
   const users = new UserRepository(database.db);
   const appStore = createAppStore(config, logger);
   const pushNotifier = overrides.pushNotifier ?? createPushNotifier(config, logger, closers);
@@ -179,6 +184,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     database,
     tokens,
     metrics,
+    packs,
     users,
     appStore,
     pushNotifier,

@@ -4,6 +4,7 @@ import { fileRoutes } from './files.js';
 import { generationRoutes } from './generation.js';
 import { healthRoutes } from './health.js';
 import { metricsRoutes } from './metrics.js';
+import { packsRoutes } from './packs.js';
 import { paymentRoutes } from './payments.js';
 import { uploadRoutes } from './uploads.js';
 import { webhookRoutes } from './webhooks.js';
@@ -12,6 +13,7 @@ import { webhookRoutes } from './webhooks.js';
 export async function registerRoutes(app: FastifyInstance, container: Container): Promise<void> {
   await app.register(healthRoutes, { container });
   await app.register(metricsRoutes, { container });
+  await app.register(packsRoutes, { container });
   await app.register(paymentRoutes, { container });
   await app.register(uploadRoutes, { container });
   await app.register(fileRoutes, { container });

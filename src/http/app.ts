@@ -28,7 +28,9 @@ export interface BuildAppOptions {
  * then the routes. The caller owns `container` and closes it after the app.
  */
 export async function buildApp(container: Container, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  const packsInfoFastPath = new PacksInfoFastPath(container.packs.publicCatalog);
+  const packsInfoFastPath = new PacksInfoFastPath(container.packs.publicCatalog, (method, statusCode, seconds) =>
+    container.metrics.observeRequest(method, '/packs-info', statusCode, seconds),
+  );
   const app = Fastify({
     serverFactory: packsInfoFastPath.serverFactory(),
     ...requestLoggingOptions(options.logLevel ?? container.config.logLevel),

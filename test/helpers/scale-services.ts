@@ -54,6 +54,8 @@ export class PrivateRedis {
       { stdio: 'ignore' },
     );
     const client = new Redis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => 50 });
+    // Refused connections are expected until the server listens; the loop below retries them.
+    client.on('error', () => undefined);
     try {
       for (let tries = 0; ; tries += 1) {
         try {

@@ -68,6 +68,20 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(sample(text, 'envision_http_request_duration_seconds_bucket', { ...labels, le: '+Inf' }), before + 3);
     });
 
+    it('counts /packs-info served before Fastify', async () => {
+      const labels = { method: 'GET', route: '/packs-info', status_code: '200' };
+      const before = sample(await scrape(), 'envision_http_request_duration_seconds_count', labels) ?? 0;
+      const address = await context.app.listen({ host: '127.0.0.1', port: 0 });
+
+      const responses = [await fetch(`${address}/packs-info`), await fetch(`${address}/packs-info`)];
+
+      assert.deepEqual(
+        responses.map((response) => response.status),
+        [200, 200],
+      );
+      assert.equal(sample(await scrape(), 'envision_http_request_duration_seconds_count', labels), before + 2);
+    });
+
     it('labels unknown paths as unmatched', async () => {
       await context.app.inject({ method: 'GET', url: '/no-such-route-1' });
       await context.app.inject({ method: 'GET', url: '/no-such-route-2' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -70,6 +70,7 @@ describe('scale mode across processes', { skip: postgres.skip }, () => {
       REPLICATE_INPUT: JSON.stringify({ prompt: '{{prompt}}', seed: '{{seed}}', num_outputs: '{{image_count}}', image: '{{reference_image}}' }),
       REPLICATE_POLL_INTERVAL_MS: '100',
       WORKER_CONCURRENCY: '2',
+      PACKS_REFRESH_INTERVAL_MS: '200',
       WORKER_LEASE_MS: '2000',
       TASK_RETRY_BASE_DELAY_MS: '50',
       TASK_RETRY_MAX_DELAY_MS: '200',
@@ -217,6 +218,37 @@ describe('scale mode across processes', { skip: postgres.skip }, () => {
     assert.equal(await storedImages(), total);
     const recovered = processes.slice(3).flatMap((worker) => worker.lines.filter((line) => line.msg === 'recovered open tasks that Redis did not have'));
     assert.ok(recovered.length > 0, 'a worker re-added the tasks Redis lost in its restart');
+  });
+
+  it('serves an imported catalog from every API process', async () => {
+    const packName = `imported_${randomUUID().slice(0, 8)}`;
+    const file = path.join(dataDirectory, 'catalog.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        [`CONFIGS/prompt_configs/packs/${packName}`]: {
+          'display-name': 'Imported while serving',
+          is_active: true,
+          num_images_per_prompt: 1,
+          num_prompts: 1,
+          'secondary-thumbnail-images': [],
+          thumbnail: 'https://cdn.example.com/imported.png',
+          prompts: [{ prompt: 'a portrait' }],
+        },
+      }),
+    );
+
+    const importer = new EnvisionProcess('packs import', ['packs', 'import', file], { ...environment, DATA_DIR: path.join(dataDirectory, 'importer') }, 'source');
+    await new Promise((resolve) => importer.child.once('exit', resolve));
+    assert.equal(importer.child.exitCode, 0, importer.tail());
+
+    // Each process must serve the pack on its own: it reads the catalog version from PostgreSQL.
+    for (const url of apiUrls) {
+      await waitUntil(`${url} to serve ${packName}`, async () => {
+        const catalog = (await (await fetch(`${url}/packs-info`)).json()) as { packs: Array<{ pack_name: string }> };
+        return catalog.packs.some((pack) => pack.pack_name === packName);
+      });
+    }
   });
 
   async function countObjects(prefix: string): Promise<number> {

@@ -108,12 +108,12 @@ export class EnvisionProcess {
 
   constructor(
     readonly name: string,
-    command: string,
+    command: string | string[],
     env: Record<string, string>,
     runs: 'dist' | 'source' = 'dist',
   ) {
     const entry = runs === 'dist' ? [BUILT_CLI] : ['--import', 'tsx', path.join(ROOT, 'src', 'cli.ts')];
-    this.child = spawn(process.execPath, [...entry, command], {
+    this.child = spawn(process.execPath, [...entry, ...[command].flat()], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

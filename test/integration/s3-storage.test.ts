@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { S3Storage } from '../../src/adapters/storage/s3-storage.js';
 import { InvalidStorageKeyError, StorageNotFoundError } from '../../src/adapters/storage/object-storage.js';
 import type { S3Config } from '../../src/config/scale-config.js';
@@ -235,6 +237,39 @@ describe('S3 storage on s3rver', () => {
   it('rejects an empty or invalid prefix', async () => {
     await assert.rejects(storage.deletePrefix(''), InvalidStorageKeyError);
     await assert.rejects(storage.deletePrefix('../jobs/'), InvalidStorageKeyError);
+  });
+
+  it('signs links exactly as the AWS SDK does', async () => {
+    const now = Date.parse('2027-01-15T08:00:00Z');
+    // Signing sends no request, and every endpoint here is a loopback name.
+    const variants: S3Config[] = [
+      { ...config, keyPrefix: "odd!(prefix)/" },
+      { ...config, endpoint: 'http://s3.localhost:9', forcePathStyle: false, credentials: { accessKeyId: 'K', secretAccessKey: 'S', sessionToken: 'token+/=' } },
+      { ...config, region: 'auto', publicEndpoint: 'http://files.localhost:8443' },
+    ];
+    for (const variant of variants) {
+      const signer = new S3Storage(variant, { clock: { now: () => now } });
+      const client = new S3Client({
+        region: variant.region,
+        endpoint: variant.publicEndpoint ?? variant.endpoint,
+        forcePathStyle: variant.forcePathStyle,
+        credentials: variant.credentials,
+        // The store's own client settings; without them the SDK adds x-amz-checksum-mode to GET links.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+      try {
+        const expected = await getSignedUrl(client, new GetObjectCommand({ Bucket: variant.bucket, Key: `${variant.keyPrefix}jobs/j14/result.png` }), {
+          expiresIn: 600,
+          signingDate: new Date(now),
+        });
+
+        assert.equal(await signer.signedUrl('jobs/j14/result.png', 600), expected);
+      } finally {
+        signer.close();
+        client.destroy();
+      }
+    }
   });
 
   it('rejects link lifetimes S3 cannot sign', async () => {

@@ -18,6 +18,9 @@ import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
 import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
 import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
 import type { ObjectStorage } from './adapters/storage/object-storage.js';
+import type { GenerationEngine } from './adapters/engines/generation-engine.js';
+import { createRemoteEngines } from './adapters/engines/remote-engines.js';
+import type { ReplicateEngine } from './adapters/engines/replicate/replicate-engine.js';
 import { JobService } from './domain/jobs/job-service.js';
 import { PhotoUploadService } from './domain/photos/photo-upload-service.js';
 import { disabledQualityGate, type PhotoQualityGate } from './domain/photos/quality-gate.js';
@@ -52,6 +55,10 @@ export interface Container {
   /** Firebase Cloud Messaging, or a logging stand-in when GOOGLE_APPLICATION_CREDENTIALS is not set. */
   pushNotifier: PushNotifier;
   payments: PaymentService;
+  /** Generation engines by name, as packs' `engine` column and GENERATION_ENGINE name them. */
+  engines: Record<string, GenerationEngine>;
+  /** Receives Replicate's webhooks; undefined unless REPLICATE_API_TOKEN is set. */
+  replicateWebhooks: ReplicateEngine | undefined;
   /** Checks that `/readyz` runs, by dependency name. */
   readinessChecks: Record<string, () => Promise<void>>;
   /** Closes every adapter in reverse order of creation. */
@@ -65,6 +72,8 @@ export interface ContainerOverrides {
   storage?: ObjectStorage;
   qualityGate?: PhotoQualityGate;
   pushNotifier?: PushNotifier;
+  /** Engines added to, or replacing, the configured ones by name. */
+  engines?: Record<string, GenerationEngine>;
 }
 
 export async function createContainer(config: Config, overrides: ContainerOverrides = {}): Promise<Container> {
@@ -109,6 +118,12 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   });
   const uploadTemporaryDirectory = await createUploadTemporaryDirectory(config);
 
+  const remote = createRemoteEngines(config.engines, { database, clock, logger, storage });
+  for (const engine of Object.values(remote.engines)) {
+    engine.startReconciler(config.engines.reconcileIntervalMs);
+    closers.push(() => engine.close());
+  }
+
   return {
     config,
     clock,
@@ -125,6 +140,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     jobs,
     photoUploads,
     uploadTemporaryDirectory,
+    engines: { ...remote.engines, ...overrides.engines },
+    replicateWebhooks: remote.replicate,
     readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {
       for (const close of closers.reverse()) {

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
 import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
+import { type EnginesConfig, readEngineConfig } from './engine-config.js';
 
 /**
  * Typed configuration, read once from the environment at start-up and passed to whatever needs it.
@@ -43,6 +44,7 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  engines: EnginesConfig;
   shutdownTimeoutMs: number;
   uploads: UploadConfig;
   qualityGate: QualityGateConfig;
@@ -82,7 +84,7 @@ export class ConfigError extends Error {
 type Environment = Record<string, string | undefined>;
 
 /** Collects every problem with the environment, so one start-up reports all of them. */
-class EnvironmentReader {
+export class EnvironmentReader {
   readonly problems: string[] = [];
 
   constructor(private readonly env: Environment) {}
@@ -253,6 +255,7 @@ export function loadConfig(env: Environment = process.env): Config {
     firebase: {
       credentialsPath: readFirebaseCredentialsPath(read),
     },
+    engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
     uploads: readUploadConfig(read),
     qualityGate: readQualityGate(read),

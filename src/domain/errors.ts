@@ -41,6 +41,9 @@ export const ERROR_STATUS = {
   too_many_photos: 409,
   invalid_file_link: 403,
 
+  // Webhooks from generation providers.
+  invalid_webhook_signature: 401,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

@@ -19,6 +19,8 @@ export interface Database {
   generation_tasks: GenerationTasksTable;
   generated_images: GeneratedImagesTable;
   engine_preparations: EnginePreparationsTable;
+  engine_calls: EngineCallsTable;
+  replicate_webhook_events: ReplicateWebhookEventsTable;
 }
 
 export type Flag = 0 | 1;
@@ -175,6 +177,59 @@ export interface EnginePreparationsTable {
   created_at: number;
 }
 
+/**
+ * One piece of work sent to a remote engine: a ComfyUI prompt or a Replicate prediction. A task makes one
+ * call, or one per image when the engine's template cannot ask for several images at once. There is no
+ * foreign key to `jobs`, so the calls of a deleted job stay visible until they are cancelled.
+ */
+export interface EngineCallsTable {
+  id: string;
+  /** Engine name, such as `comfyui` or `replicate`. */
+  engine: string;
+  /** The provider's id: a ComfyUI prompt id or a Replicate prediction id. */
+  provider_id: string;
+  job_id: string;
+  pack_name: string;
+  prompt_index: number;
+  /** Position of this call among the calls of one render, from 0. */
+  batch_index: number;
+  seed: number;
+  image_count: number;
+  /** `queued`, `processing`, `succeeded`, `failed` or `canceled`. */
+  status: string;
+  /** The provider's own status word, as last seen. */
+  provider_status: string | null;
+  /** Why the call failed or was cancelled, for operators. */
+  error: string | null;
+  /** 1 when a failure may succeed on retry, 0 when it is permanent, null while not failed. */
+  retryable: Flag | null;
+  /** JSON array of storage keys of outputs copied into our storage (Replicate). */
+  output_keys: string | null;
+  output_count: number | null;
+  /** Provider-reported compute time in milliseconds, when it reports one. */
+  predict_time_ms: number | null;
+  created_at: number;
+  updated_at: number;
+  /** When the provider started running it. */
+  started_at: number | null;
+  /** When it reached a final status. */
+  completed_at: number | null;
+  /** Last time the provider was asked for the call's status (reconciliation). */
+  checked_at: number | null;
+  /** First time a webhook about the call was accepted. */
+  webhook_received_at: number | null;
+  /** The call is cancelled and failed if it is still open at this time. */
+  deadline_at: number;
+}
+
+/** Webhook deliveries from Replicate that were verified and processed, by `webhook-id`. */
+export interface ReplicateWebhookEventsTable {
+  webhook_id: string;
+  prediction_id: string;
+  provider_status: string;
+  received_at: number;
+}
+
 export type UserRow = Selectable<UsersTable>;
 export type NewUser = Insertable<UsersTable>;
 export type UserUpdate = Updateable<UsersTable>;
@@ -184,3 +239,4 @@ export type PhotoRow = Selectable<PhotosTable>;
 export type RunRow = Selectable<RunsTable>;
 export type GenerationTaskRow = Selectable<GenerationTasksTable>;
 export type GeneratedImageRow = Selectable<GeneratedImagesTable>;
+export type EngineCallRow = Selectable<EngineCallsTable>;

@@ -4,6 +4,7 @@ import { fileRoutes } from './files.js';
 import { healthRoutes } from './health.js';
 import { paymentRoutes } from './payments.js';
 import { uploadRoutes } from './uploads.js';
+import { webhookRoutes } from './webhooks.js';
 
 /** Registers every route module. Each feature adds its module here. */
 export async function registerRoutes(app: FastifyInstance, container: Container): Promise<void> {
@@ -11,4 +12,5 @@ export async function registerRoutes(app: FastifyInstance, container: Container)
   await app.register(paymentRoutes, { container });
   await app.register(uploadRoutes, { container });
   await app.register(fileRoutes, { container });
+  await app.register(webhookRoutes, { container });
 }

@@ -159,10 +159,54 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'bigint', (column) => column.notNull())
     .addPrimaryKeyConstraint('engine_preparations_pkey', ['job_id', 'engine'])
     .execute();
+
+  await db.schema
+    .createTable('engine_calls')
+    .addColumn('id', 'text', (column) => column.primaryKey())
+    .addColumn('engine', 'text', (column) => column.notNull())
+    .addColumn('provider_id', 'text', (column) => column.notNull())
+    .addColumn('job_id', 'text', (column) => column.notNull())
+    .addColumn('pack_name', 'text', (column) => column.notNull())
+    .addColumn('prompt_index', 'integer', (column) => column.notNull())
+    .addColumn('batch_index', 'integer', (column) => column.notNull())
+    .addColumn('seed', 'bigint', (column) => column.notNull())
+    .addColumn('image_count', 'integer', (column) => column.notNull())
+    .addColumn('status', 'text', (column) => column.notNull())
+    .addColumn('provider_status', 'text')
+    .addColumn('error', 'text')
+    .addColumn('retryable', 'integer')
+    .addColumn('output_keys', 'text')
+    .addColumn('output_count', 'integer')
+    .addColumn('predict_time_ms', 'integer')
+    .addColumn('created_at', 'bigint', (column) => column.notNull())
+    .addColumn('updated_at', 'bigint', (column) => column.notNull())
+    .addColumn('started_at', 'bigint')
+    .addColumn('completed_at', 'bigint')
+    .addColumn('checked_at', 'bigint')
+    .addColumn('webhook_received_at', 'bigint')
+    .addColumn('deadline_at', 'bigint', (column) => column.notNull())
+    .addUniqueConstraint('engine_calls_engine_provider_id_key', ['engine', 'provider_id'])
+    .execute();
+  await db.schema
+    .createIndex('engine_calls_task_idx')
+    .on('engine_calls')
+    .columns(['engine', 'job_id', 'pack_name', 'prompt_index', 'batch_index'])
+    .execute();
+  await db.schema.createIndex('engine_calls_status_idx').on('engine_calls').columns(['status', 'updated_at']).execute();
+
+  await db.schema
+    .createTable('replicate_webhook_events')
+    .addColumn('webhook_id', 'text', (column) => column.primaryKey())
+    .addColumn('prediction_id', 'text', (column) => column.notNull())
+    .addColumn('provider_status', 'text', (column) => column.notNull())
+    .addColumn('received_at', 'bigint', (column) => column.notNull())
+    .execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
   for (const table of [
+    'replicate_webhook_events',
+    'engine_calls',
     'engine_preparations',
     'generated_images',
     'generation_tasks',

@@ -35,7 +35,7 @@ export interface PhotoInspection {
   faceBox: FaceBox | null;
   faceDescriptor: number[] | null;
   perceptualHash: string | null;
-  /** Perceptual hash of the photo flipped left to right, so a mirrored shot of a later photo is matched too. */
+  /** Perceptual hash of the photo flipped left to right, so `compareWithJobPhotos` matches mirrored shots as `inspect` does. */
   mirroredPerceptualHash: string | null;
   /**
    * Checks that did not run, by name (`faces`, `blur`, `duplicates`, `same_person`): switched off by

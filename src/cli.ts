@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
-import { runMigrations, serveApi } from './start/server.js';
+import { runMigrations, serveApi, serveWorkers } from './start/server.js';
 
 const USAGE = `Usage: envision <command>
 
 Commands:
-  start      Serve the API (the default).
+  start      Serve the API and run generation workers (the default).
   serve      Serve the API only.
+  worker     Run generation workers only (WORKER_CONCURRENCY tasks at once).
   migrate    Apply pending database migrations and exit.
 
 Configuration comes from environment variables and an optional .env file; see the README.`;
@@ -15,8 +16,9 @@ Configuration comes from environment variables and an optional .env file; see th
 type Command = (args: string[]) => Promise<void>;
 
 const COMMANDS: Record<string, Command> = {
-  start: async () => serveApi(loadConfig()),
+  start: async () => serveApi(loadConfig(), { workers: true }),
   serve: async () => serveApi(loadConfig()),
+  worker: async () => serveWorkers(loadConfig()),
   migrate: async () => {
     const applied = await runMigrations(loadConfig());
     console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);

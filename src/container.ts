@@ -19,6 +19,7 @@ import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.j
 import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
 import type { ObjectStorage } from './adapters/storage/object-storage.js';
 import type { GenerationEngine } from './adapters/engines/generation-engine.js';
+import { createLocalEngine } from './adapters/engines/local/local-engine.js';
 import { createRemoteEngines } from './adapters/engines/remote-engines.js';
 import type { ReplicateEngine } from './adapters/engines/replicate/replicate-engine.js';
 import { JobService } from './domain/jobs/job-service.js';
@@ -28,6 +29,8 @@ import { removeFilesOlderThan } from './adapters/storage/stale-files.js';
 import { PaymentService } from './domain/payments/payment-service.js';
 import { FaceAnalysisPool } from './adapters/faces/face-analysis-pool.js';
 import { FaceQualityGate } from './domain/photos/face-quality-gate.js';
+import type { TaskQueue } from './adapters/queue/task-queue.js';
+import { type GenerationPipeline, createGenerationPipeline } from './domain/generation/pipeline.js';
 
 /**
  * Everything a process needs, built once from the configuration. Adapters for the outside world are
@@ -55,6 +58,7 @@ export interface Container {
   /** Firebase Cloud Messaging, or a logging stand-in when GOOGLE_APPLICATION_CREDENTIALS is not set. */
   pushNotifier: PushNotifier;
   payments: PaymentService;
+  generation: GenerationPipeline;
   /** Generation engines by name, as packs' `engine` column and GENERATION_ENGINE name them. */
   engines: Record<string, GenerationEngine>;
   /** Receives Replicate's webhooks; undefined unless REPLICATE_API_TOKEN is set. */
@@ -74,6 +78,7 @@ export interface ContainerOverrides {
   pushNotifier?: PushNotifier;
   /** Engines added to, or replacing, the configured ones by name. */
   engines?: Record<string, GenerationEngine>;
+  taskQueue?: TaskQueue;
 }
 
 export async function createContainer(config: Config, overrides: ContainerOverrides = {}): Promise<Container> {
@@ -124,6 +129,22 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     closers.push(() => engine.close());
   }
 
+  const engines = { local: createLocalEngine(config), ...remote.engines, ...overrides.engines };
+  const generation = createGenerationPipeline({
+    config: config.generation,
+    defaultEngine: config.engines.defaultEngine,
+    resultUrlTtlSeconds: config.uploads.signedUrlTtlSeconds,
+    database,
+    users,
+    jobs,
+    storage,
+    pushNotifier,
+    engines,
+    clock,
+    logger,
+    queue: overrides.taskQueue,
+  });
+
   return {
     config,
     clock,
@@ -135,12 +156,13 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     pushNotifier,
     payments,
     storage,
+    generation,
     fileLinks,
     qualityGate,
     jobs,
     photoUploads,
     uploadTemporaryDirectory,
-    engines: { ...remote.engines, ...overrides.engines },
+    engines,
     replicateWebhooks: remote.replicate,
     readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
     close: async () => {

@@ -46,8 +46,24 @@ export interface Config {
   };
   engines: EnginesConfig;
   shutdownTimeoutMs: number;
+  generation: GenerationConfig;
   uploads: UploadConfig;
   qualityGate: QualityGateConfig;
+}
+
+/** How generation tasks are run; see docs/generation.md. */
+export interface GenerationConfig {
+  /** Attempts per task before it fails for good, counting the first. */
+  maxAttempts: number;
+  /** Deadline of one attempt (prepare plus render); a hung engine is aborted then and the task retried. */
+  taskTimeoutMs: number;
+  /** Delay before the first retry; each further retry doubles it, up to `retryMaxDelayMs`. */
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+  /** How long a claimed task stays reserved for its worker without a renewal. */
+  leaseMs: number;
+  /** How often an idle worker looks for tasks; finished runs are checked for unsent pushes every ten. */
+  pollIntervalMs: number;
 }
 
 /** Limits and processing of selfie uploads; see docs/uploads.md. */
@@ -257,6 +273,7 @@ export function loadConfig(env: Environment = process.env): Config {
     },
     engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    generation: readGenerationConfig(read),
     uploads: readUploadConfig(read),
     qualityGate: readQualityGate(read),
   };
@@ -268,6 +285,21 @@ export function loadConfig(env: Environment = process.env): Config {
     config.jwt.secret = developmentJwtSecret(config.dataDir);
   }
   return config;
+}
+
+function readGenerationConfig(read: EnvironmentReader): GenerationConfig {
+  const generation: GenerationConfig = {
+    maxAttempts: read.integer('TASK_MAX_ATTEMPTS', 3, 1, 20),
+    taskTimeoutMs: read.integer('TASK_TIMEOUT_MS', 180_000, 100, 3_600_000),
+    retryBaseDelayMs: read.integer('TASK_RETRY_BASE_DELAY_MS', 2_000, 0, 3_600_000),
+    retryMaxDelayMs: read.integer('TASK_RETRY_MAX_DELAY_MS', 60_000, 0, 3_600_000),
+    leaseMs: read.integer('WORKER_LEASE_MS', 30_000, 300, 3_600_000),
+    pollIntervalMs: read.integer('WORKER_POLL_INTERVAL_MS', 1_000, 10, 600_000),
+  };
+  if (generation.retryMaxDelayMs < generation.retryBaseDelayMs) {
+    read.problems.push('TASK_RETRY_MAX_DELAY_MS must be at least TASK_RETRY_BASE_DELAY_MS');
+  }
+  return generation;
 }
 
 function readUploadConfig(read: EnvironmentReader): UploadConfig {

@@ -39,6 +39,10 @@ export interface ReplicateConfig {
 export interface EnginesConfig {
   /** Engine for packs whose `engine` is null. */
   defaultEngine: (typeof ENGINE_NAMES)[number];
+  local: {
+    /** Fewest accepted photos a job needs before a pack can start on the local engine. */
+    minimumPhotos: number;
+  };
   /** Set when COMFYUI_URL is. */
   comfyui: ComfyUiConfig | undefined;
   /** Set when REPLICATE_API_TOKEN is. */
@@ -59,7 +63,8 @@ export function readEngineConfig(read: EnvironmentReader, publicBaseUrl: string 
     read.problems.push('GENERATION_ENGINE is replicate, so REPLICATE_API_TOKEN is required');
   }
   const reconcileIntervalMs = read.integer('ENGINE_RECONCILE_INTERVAL_MS', 60_000, 0, 24 * 3600 * 1000);
-  return { defaultEngine, comfyui, replicate, reconcileIntervalMs };
+  const local = { minimumPhotos: read.integer('LOCAL_ENGINE_MIN_PHOTOS', 1, 1, 100) };
+  return { defaultEngine, local, comfyui, replicate, reconcileIntervalMs };
 }
 
 function readComfyUiConfig(read: EnvironmentReader): ComfyUiConfig | undefined {

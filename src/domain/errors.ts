@@ -44,6 +44,13 @@ export const ERROR_STATUS = {
   // Webhooks from generation providers.
   invalid_webhook_signature: 401,
 
+  // Generation.
+  pack_not_found: 404,
+  pack_unavailable: 409,
+  not_enough_photos: 409,
+  no_images: 409,
+  engine_unavailable: 503,
+
   // Anything the server did not anticipate. Its message never reaches the client.
   internal_error: 500,
   service_unavailable: 503,

@@ -2,9 +2,15 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, databaseDialectOf } from '../adapters/database/database.js';
-import { createContainer } from '../container.js';
+import { type ContainerOverrides, createContainer } from '../container.js';
 import { buildApp, packageVersion } from '../http/app.js';
 import { onShutdownSignal } from './shutdown.js';
+import { type RunningWorkers, drainTimeoutMs, startWorkers } from './workers.js';
+
+export interface ServeOptions {
+  /** Also run generation workers in each API process (`envision start`). */
+  workers: boolean;
+}
 
 /** Applies pending migrations on a short-lived connection. */
 export async function runMigrations(config: Config): Promise<string[]> {
@@ -20,7 +26,7 @@ export async function runMigrations(config: Config): Promise<string[]> {
  * Serves the API. With WEB_CONCURRENCY above 1 the primary process migrates the database once, then forks
  * that many API processes that share the port through node:cluster, as gunicorn's workers did.
  */
-export async function serveApi(config: Config): Promise<void> {
+export async function serveApi(config: Config, options: ServeOptions = { workers: false }): Promise<void> {
   const logger = pino({ level: config.logLevel });
 
   if (config.webConcurrency > 1 && cluster.isPrimary) {
@@ -67,10 +73,28 @@ export async function serveApi(config: Config): Promise<void> {
     },
     'Envision API listening',
   );
+  const workers: RunningWorkers | undefined = options.workers ? startWorkers(container) : undefined;
 
   onShutdownSignal(app.log, config.shutdownTimeoutMs, async () => {
     // close() stops accepting connections and waits for in-flight requests before resolving.
     await app.close();
+    await workers?.stop(drainTimeoutMs(config.shutdownTimeoutMs));
+    await container.close();
+  });
+}
+
+/** Runs generation workers without the API (`envision worker`). Tests pass fakes in `overrides`. */
+export async function serveWorkers(config: Config, overrides: ContainerOverrides = {}): Promise<void> {
+  await runMigrations(config);
+  const container = await createContainer(config, overrides);
+  container.logger.info(
+    { mode: config.mode, database: databaseDialectOf(config.databaseUrl), version: packageVersion, node: process.version },
+    'Envision worker starting',
+  );
+  const workers = startWorkers(container);
+
+  onShutdownSignal(container.logger, config.shutdownTimeoutMs, async () => {
+    await workers.stop(drainTimeoutMs(config.shutdownTimeoutMs));
     await container.close();
   });
 }

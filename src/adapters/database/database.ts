@@ -31,6 +31,10 @@ export function databaseDialectOf(url: string): DatabaseDialect {
 export function openDatabase(url: string, options: { maxConnections?: number } = {}): DatabaseConnection {
   if (databaseDialectOf(url) === 'postgres') {
     const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10 });
+    // pg-pool emits 'error' when an idle client's connection drops (a server restart, or DROP DATABASE
+    // … WITH (FORCE) while the pool is closing). It has already discarded that client, and the next query
+    // opens a new one; without a listener the event would crash the process.
+    pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     return {
       db,

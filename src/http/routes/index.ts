@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Container } from '../../container.js';
 import { fileRoutes } from './files.js';
+import { generationRoutes } from './generation.js';
 import { healthRoutes } from './health.js';
 import { paymentRoutes } from './payments.js';
 import { uploadRoutes } from './uploads.js';
@@ -13,4 +14,5 @@ export async function registerRoutes(app: FastifyInstance, container: Container)
   await app.register(uploadRoutes, { container });
   await app.register(fileRoutes, { container });
   await app.register(webhookRoutes, { container });
+  await app.register(generationRoutes, { generation: container.generation.service });
 }

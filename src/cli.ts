@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
 import { runMigrations, serveApi, serveWorkers } from './start/server.js';
+import { runPacksCommand } from './start/packs-command.js';
 
 const USAGE = `Usage: envision <command>
 
@@ -10,6 +11,7 @@ Commands:
   serve      Serve the API only.
   worker     Run generation workers only (WORKER_CONCURRENCY tasks at once).
   migrate    Apply pending database migrations and exit.
+  packs      Import or export the pack catalog: envision packs import [--replace] FILE | export [FILE].
 
 Configuration comes from environment variables and an optional .env file; see the README.`;
 
@@ -22,6 +24,9 @@ const COMMANDS: Record<string, Command> = {
   migrate: async () => {
     const applied = await runMigrations(loadConfig());
     console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);
+  },
+  packs: async (args) => {
+    process.exitCode = await runPacksCommand(args, loadConfig());
   },
 };
 

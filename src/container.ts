@@ -12,6 +12,8 @@ import { LoggingPushNotifier } from './adapters/push/logging-push-notifier.js';
 import type { PushNotifier } from './adapters/push/push-notifier.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { PacksRepository } from './adapters/database/repositories/packs-repository.js';
+import { PackService } from './domain/packs/pack-service.js';
 import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
 import { PhotosRepository } from './adapters/database/repositories/photos-repository.js';
 import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
@@ -43,6 +45,7 @@ export interface Container {
   logger: Logger;
   database: DatabaseConnection;
   tokens: TokenService;
+  packs: PackService;
   storage: ObjectStorage;
   /** Signs and checks the links that `GET /files/<key>` serves. */
   fileLinks: FileLinkSigner;
@@ -90,6 +93,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   closers.push(() => database.close());
 
   const tokens = new TokenService(config.jwt.secret, config.jwt.ttlSeconds, clock);
+  const packs = new PackService(new PacksRepository(database.db), clock, config.packs);
+  closers.push(() => packs.publicCatalog.stopWatching());
   const users = new UserRepository(database.db);
   const appStore = createAppStore(config, logger);
   const pushNotifier = overrides.pushNotifier ?? createPushNotifier(config, logger, closers);
@@ -151,6 +156,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     logger,
     database,
     tokens,
+    packs,
     users,
     appStore,
     pushNotifier,

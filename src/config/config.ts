@@ -44,6 +44,10 @@ export interface Config {
   firebase: {
     credentialsPath: string | undefined;
   };
+  packs: {
+    /** How often each process checks the catalog version: the longest a pack change stays unseen. */
+    refreshIntervalMs: number;
+  };
   engines: EnginesConfig;
   shutdownTimeoutMs: number;
   generation: GenerationConfig;
@@ -270,6 +274,9 @@ export function loadConfig(env: Environment = process.env): Config {
     apple,
     firebase: {
       credentialsPath: readFirebaseCredentialsPath(read),
+    },
+    packs: {
+      refreshIntervalMs: read.integer('PACKS_REFRESH_INTERVAL_MS', 2000, 100, 600_000),
     },
     engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),

@@ -17,6 +17,9 @@ export const ERROR_STATUS = {
   missing_token: 401,
   invalid_token: 401,
 
+  // Packs.
+  invalid_pack_catalog: 400,
+
   // POST /verify-payment and subscriptions.
   missing_payment_token: 400,
   invalid_payment_type: 400,

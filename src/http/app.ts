@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Container } from '../container.js';
+import { PacksInfoFastPath } from './packs-info-fast-path.js';
 import { registerAuthentication } from './plugins/authentication.js';
 import { registerErrorHandling } from './plugins/error-handler.js';
 import { registerOpenApi } from './plugins/openapi.js';
@@ -26,7 +27,9 @@ export interface BuildAppOptions {
  * then the routes. The caller owns `container` and closes it after the app.
  */
 export async function buildApp(container: Container, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const packsInfoFastPath = new PacksInfoFastPath(container.packs.publicCatalog);
   const app = Fastify({
+    serverFactory: packsInfoFastPath.serverFactory(),
     ...requestLoggingOptions(options.logLevel ?? container.config.logLevel),
     bodyLimit: JSON_BODY_LIMIT_BYTES,
     // The whole request must arrive within this time, so a stalled client cannot hold a socket forever.
@@ -36,6 +39,7 @@ export async function buildApp(container: Container, options: BuildAppOptions = 
     forceCloseConnections: 'idle',
     ajv: { customOptions: { allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  packsInfoFastPath.attach(app);
 
   registerRequestLogging(app);
   registerValidation(app);

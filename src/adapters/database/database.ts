@@ -36,13 +36,35 @@ export function openDatabase(url: string, options: { maxConnections?: number } =
     // opens a new one; without a listener the event would crash the process.
     pool.on('error', () => undefined);
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    // pg-pool's end() resolves as soon as it has called end() on its clients, before their sockets close.
+    // close() waits for every 'remove' (emitted when a client has ended), so a database dropped right
+    // after close() cannot terminate a client that is still connected.
+    let connectedClients = 0;
+    let onAllRemoved: (() => void) | undefined;
+    pool.on('connect', () => {
+      connectedClients += 1;
+    });
+    pool.on('remove', () => {
+      connectedClients -= 1;
+      if (connectedClients === 0) {
+        onAllRemoved?.();
+      }
+    });
     return {
       db,
       dialect: 'postgres',
       ping: async () => {
         await sql`select 1`.execute(db);
       },
-      close: () => db.destroy(),
+      close: async () => {
+        const allRemoved = new Promise<void>((resolve) => {
+          onAllRemoved = resolve;
+        });
+        await db.destroy();
+        if (connectedClients > 0) {
+          await allRemoved;
+        }
+      },
     };
   }
 

@@ -5,6 +5,11 @@ const REQUEST_ID_HEADER = 'x-request-id';
 // A client's own request id is kept only when it is short and plain, so it cannot forge log lines.
 const ACCEPTABLE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Returns the client's `x-request-id` when it is short and plain, else a new UUID. */
+export function chooseRequestId(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && ACCEPTABLE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
 /** Server options for request ids and the logger. Pass them to `Fastify()`. */
 export function requestLoggingOptions(level: string): Pick<
   FastifyServerOptions,
@@ -12,10 +17,7 @@ export function requestLoggingOptions(level: string): Pick<
 > {
   return {
     requestIdHeader: false,
-    genReqId: (request) => {
-      const incoming = request.headers[REQUEST_ID_HEADER];
-      return typeof incoming === 'string' && ACCEPTABLE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    },
+    genReqId: (request) => chooseRequestId(request.headers[REQUEST_ID_HEADER]),
     // Fastify logs two lines per request by default; the hook below writes one line with the outcome.
     logController: new LogController({ disableRequestLogging: true }),
     logger: {

@@ -15,7 +15,8 @@ interface ActiveAttempt {
   controller: AbortController;
 }
 
-/** Open tasks checked against Redis per recovery pass. */
+/** Open tasks checked against Redis per recovery pass, oldest first, with two Redis round trips each. */
+// NOTE: with more open tasks than this, a newer task that Redis lost waits until older ones finish.
 const RECOVERY_BATCH = 1000;
 // A worker that dies while running a task leaves a stalled job, which BullMQ gives back to the queue.
 // After this many stalls the job fails for good, like a task whose worker keeps being killed.

@@ -7,6 +7,7 @@ import type { Clock } from '../clock.js';
 import { type AppError, appError } from '../errors.js';
 import type { Job, JobService } from '../jobs/job-service.js';
 import type { AcceptedPhoto, PhotoInspection, PhotoQualityGate } from './quality-gate.js';
+import type { FaceBox } from '../../adapters/engines/generation-engine.js';
 
 export interface PhotoUploadLimits {
   maxPhotosPerJob: number;
@@ -23,6 +24,8 @@ export interface UploadedPhoto {
   width: number;
   height: number;
   thumbnailUrl: string;
+  /** The face the quality gate found, in pixels of the stored photo; null when the face check did not run. */
+  faceBox: FaceBox | null;
   skippedChecks: string[];
 }
 
@@ -127,6 +130,7 @@ export class PhotoUploadService {
       width: normalised.photo.width,
       height: normalised.photo.height,
       thumbnailUrl: await storage.signedUrl(keys.thumbnail, limits.signedUrlTtlSeconds),
+      faceBox: inspection.faceBox,
       skippedChecks: inspection.skippedChecks,
     };
   }

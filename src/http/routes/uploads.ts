@@ -20,6 +20,10 @@ const UploadResponse = Type.Object({
   width: Type.Integer({ description: 'Width of the stored photo in pixels, after rotation and scaling.' }),
   height: Type.Integer({ description: 'Height of the stored photo in pixels.' }),
   thumbnailUrl: Type.String({ description: 'Signed, expiring link to a small JPEG of the stored photo.' }),
+  faceBox: Type.Union(
+    [Type.Object({ x: Type.Number(), y: Type.Number(), width: Type.Number(), height: Type.Number() }), Type.Null()],
+    { description: 'The face found in the stored photo, in pixels; null when the face check did not run.' },
+  ),
   skippedChecks: Type.Array(Type.String(), { description: 'Photo checks that did not run on this server, by name.' }),
 });
 

@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { debugPurchaseBody } from './debug-purchase.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const baseUrl = (process.env.DEMO_URL ?? `http://127.0.0.1:${process.env.PORT ?? '3000'}`).replace(/\/+$/, '');
@@ -155,24 +156,10 @@ async function main(): Promise<void> {
 
 /** Walks through the app's calls and returns the contact sheet's path, or undefined when there were no images. */
 async function runAsTheApp(): Promise<string | undefined> {
-  // A StoreKit testing purchase, which the server accepts without Apple outside production. Its
-  // transaction ids are 0, as Xcode's are, so every demo run signs in as the same debug user.
   const expiresAt = new Date(Date.now() + 7 * 24 * 3600_000);
   const purchase = await step('debug purchase (/verify-payment)', async () =>
     expectStatus(
-      await api('POST', '/verify-payment', {
-        json: {
-          payment_type: 'apple',
-          debuggingMode: true,
-          payment_token: {
-            expires_date: `${expiresAt.toISOString().slice(0, 19).replace('T', ' ')} Etc/GMT`,
-            expires_date_ms: String(expiresAt.getTime()),
-            original_transaction_id: '0',
-            product_id: 'com.envision.weekly',
-            transaction_id: '0',
-          },
-        },
-      }),
+      await api('POST', '/verify-payment', { json: debugPurchaseBody(expiresAt) }),
       200,
       '/verify-payment',
     ),

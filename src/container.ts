@@ -231,7 +231,7 @@ function createPushNotifier(config: Config, logger: Logger, closers: Array<() =>
 }
 
 /** Builds the face-model gate, or the gate that accepts everything when QUALITY_GATE_ENABLED=false. */
-function createQualityGate(config: Config): PhotoQualityGate {
+export function createQualityGate(config: Config): PhotoQualityGate {
   if (!config.qualityGate.enabled) {
     return disabledQualityGate;
   }

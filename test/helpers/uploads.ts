@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
-import type { PhotoInspection, PhotoQualityGate } from '../../src/domain/photos/quality-gate.js';
+import type { PhotoInspection, PhotoQualityGate, PhotoRejection } from '../../src/domain/photos/quality-gate.js';
 import type { TestContext } from './app.js';
 import { listFiles } from './files.js';
 import { type FormPart, multipartBody } from './multipart.js';
@@ -65,7 +65,14 @@ export async function readStored(context: TestContext, key: string): Promise<Buf
 
 type InspectInput = Parameters<PhotoQualityGate['inspect']>[0];
 
-export const ACCEPTED: PhotoInspection = { rejections: [], faceBox: null, faceDescriptor: null, perceptualHash: null, skippedChecks: [] };
+export const ACCEPTED: PhotoInspection = {
+  rejections: [],
+  faceBox: null,
+  faceDescriptor: null,
+  perceptualHash: null,
+  mirroredPerceptualHash: null,
+  skippedChecks: [],
+};
 
 /** Quality gate whose result each test sets. It records every input it receives. */
 export class FakeQualityGate implements PhotoQualityGate {
@@ -75,6 +82,11 @@ export class FakeQualityGate implements PhotoQualityGate {
   async inspect(input: InspectInput): Promise<PhotoInspection> {
     this.inputs.push(input);
     return this.result(input);
+  }
+
+  /** Finds no conflicts: what `result` returns is the whole verdict. */
+  compareWithJobPhotos(): PhotoRejection[] {
+    return [];
   }
 
   async close(): Promise<void> {}

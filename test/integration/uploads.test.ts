@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import sharp from 'sharp';
+import { appError } from '../../src/domain/errors.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
 import {
@@ -438,6 +439,7 @@ for (const kind of DATABASE_KINDS) {
 
       assert.equal(first.statusCode, 200, first.body);
       assert.deepEqual(first.json().skippedChecks, ['blur']);
+      assert.deepEqual(first.json().faceBox, { x: 10, y: 20, width: 100, height: 120 });
       assert.equal(photo.perceptual_hash, 'f0e1d2c3b4a59687');
       assert.deepEqual(JSON.parse(photo.face_box!), { x: 10, y: 20, width: 100, height: 120 });
       assert.deepEqual(JSON.parse(photo.face_descriptor!), [0.25, -0.5, 1]);
@@ -473,6 +475,63 @@ for (const kind of DATABASE_KINDS) {
       assert.deepEqual(state.temporaryFiles, []);
     });
 
+    it('names the conflicting photo in a 422', async () => {
+      const jobId = await openJob(context, user);
+      gate.result = async () => ({
+        ...ACCEPTED,
+        rejections: [
+          { code: 'duplicate_photo', message: 'The same shot as photo p1.', photoId: 'p1' },
+          { code: 'different_person', message: 'Not the face in photo p2.', photoId: 'p2' },
+        ],
+      });
+
+      const response = await uploadImage(context, user, jobId, fixture('astronaut.jpg'));
+
+      assert.equal(response.statusCode, 422);
+      assert.deepEqual(response.json().error.details, [
+        { field: 'image', code: 'duplicate_photo', message: 'The same shot as photo p1.', photoId: 'p1' },
+        { field: 'image', code: 'different_person', message: 'Not the face in photo p2.', photoId: 'p2' },
+      ]);
+    });
+
+    for (const [failure, error] of [
+      ['a crashed thread', new Error('A face analysis thread stopped (exit code 1)')],
+      ['a full queue', appError('service_unavailable', 'Too many photos are being checked right now.', { headers: { 'Retry-After': '5' } })],
+    ] as const) {
+      it(`answers 503 for ${failure} in the gate`, async () => {
+        const jobId = await openJob(context, user);
+        gate.result = async () => {
+          throw error;
+        };
+
+        const response = await uploadImage(context, user, jobId, fixture('astronaut.jpg'));
+        const state = await jobState(context, jobId);
+
+        assert.equal(response.statusCode, 503, response.body);
+        assert.equal(response.json().error.code, 'service_unavailable');
+        assert.match(response.json().error.message, /Retry the upload|right now/);
+        assert.doesNotMatch(response.json().error.message, /thread|exit code/);
+        assert.equal(response.headers['retry-after'], '5');
+        assert.equal(state.photoCount, 0);
+        assert.deepEqual(state.photos, []);
+        assert.deepEqual(state.files, []);
+        assert.deepEqual(state.temporaryFiles, []);
+      });
+    }
+
+    it('documents the face box and rejections in OpenAPI', async () => {
+      const document = (await context.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      const responses = document.paths['/upload'].post.responses;
+      const accepted = responses['200'].content['application/json'].schema;
+      const rejected = responses['422'].content['application/json'].schema;
+      const detail = rejected.properties.error.properties.details.items;
+
+      assert.deepEqual(Object.keys(accepted.properties.faceBox.anyOf[0].properties), ['x', 'y', 'width', 'height']);
+      assert.deepEqual(detail.properties.code.enum, ['no_face', 'multiple_faces', 'face_too_small', 'too_blurry', 'duplicate_photo', 'different_person']);
+      assert.equal(detail.properties.photoId.type, 'string');
+      assert.ok(responses['503'], 'a failed quality gate is a documented 503');
+    });
+
     it('reports the disabled gate’s skipped checks by default', async () => {
       const plain = await createTestContext(kind);
       try {
@@ -482,6 +541,7 @@ for (const kind of DATABASE_KINDS) {
         const response = await uploadImage(plain, owner, jobId, fixture('astronaut.jpg'));
 
         assert.deepEqual(response.json().skippedChecks, ['faces', 'blur', 'duplicates', 'same_person']);
+        assert.equal(response.json().faceBox, null);
       } finally {
         await plain.close();
       }

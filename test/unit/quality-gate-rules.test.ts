@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DetectedFace, FaceAnalysis } from '../../src/adapters/faces/face-analyzer.js';
+import type { FaceAnalyzer } from '../../src/adapters/faces/face-analyzer.js';
 import {
   euclideanDistance,
+  FaceQualityGate,
   hammingDistance,
   judgePhoto,
   type QualityGateSettings,
@@ -194,6 +196,47 @@ describe('quality gate rules', () => {
 
     assert.deepEqual(codes(result), ['too_blurry']);
     assert.deepEqual(result.skippedChecks, ['same_person']);
+  });
+});
+
+describe('comparison when a photo is recorded', () => {
+  const unusedAnalyzer: FaceAnalyzer = {
+    analyze: () => Promise.reject(new Error('the comparison must not analyse images')),
+    close: async () => undefined,
+  };
+
+  it('finds a duplicate accepted since the inspection', () => {
+    const gate = new FaceQualityGate(unusedAnalyzer, SETTINGS);
+    const inspection = judgePhoto(analysis(), [], SETTINGS);
+
+    const rejections = gate.compareWithJobPhotos(inspection, [accepted('p1', { perceptualHash: '97c7191867e88a9d' })]);
+
+    assert.deepEqual(
+      rejections.map((rejection) => [rejection.code, rejection.photoId]),
+      [['duplicate_photo', 'p1']],
+    );
+  });
+
+  it('finds a different person accepted since the inspection', () => {
+    const gate = new FaceQualityGate(unusedAnalyzer, SETTINGS);
+    const inspection = judgePhoto(analysis(), [], SETTINGS);
+
+    const rejections = gate.compareWithJobPhotos(inspection, [accepted('p1', { faceDescriptor: descriptor(0.87) })]);
+
+    assert.deepEqual(
+      rejections.map((rejection) => [rejection.code, rejection.photoId]),
+      [['different_person', 'p1']],
+    );
+  });
+
+  it('leaves skipped checks skipped', () => {
+    const settings: QualityGateSettings = { ...SETTINGS, skippedChecks: ['duplicates'] };
+    const gate = new FaceQualityGate(unusedAnalyzer, settings);
+    const withoutFace = judgePhoto(analysis({ faces: [], faceDescriptor: null }), [], settings);
+    const job = [accepted('p1', { perceptualHash: 'c2924c5532bddfc8', faceDescriptor: descriptor(0.87) })];
+
+    assert.deepEqual(withoutFace.skippedChecks, ['duplicates', 'same_person']);
+    assert.deepEqual(gate.compareWithJobPhotos(withoutFace, job), []);
   });
 });
 

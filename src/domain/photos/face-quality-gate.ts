@@ -36,6 +36,10 @@ export class FaceQualityGate implements PhotoQualityGate {
     return judgePhoto(analysis, input.acceptedPhotos, this.settings);
   }
 
+  compareWithJobPhotos(inspection: PhotoInspection, acceptedPhotos: AcceptedPhoto[]): PhotoRejection[] {
+    return compareWithJob(inspection, acceptedPhotos, this.settings, new Set(inspection.skippedChecks));
+  }
+
   close(): Promise<void> {
     return this.analyzer.close();
   }
@@ -65,8 +69,40 @@ export function judgePhoto(analysis: FaceAnalysis, acceptedPhotos: AcceptedPhoto
       });
     }
   }
-  if (!skipped.has('duplicates')) {
-    const duplicate = findDuplicate(analysis, acceptedPhotos, settings.duplicateMaxDistance);
+  if (analysis.faceDescriptor === null) {
+    // Without exactly one face there is no descriptor to compare: the check cannot run on this photo.
+    skipped.add('same_person');
+  }
+  rejections.push(...compareWithJob(analysis, acceptedPhotos, settings, skipped));
+
+  const singleFace = analysis.faces.length === 1 ? analysis.faces[0]! : null;
+  return {
+    rejections,
+    faceBox: singleFace?.box ?? null,
+    faceDescriptor: singleFace === null ? null : analysis.faceDescriptor,
+    perceptualHash: analysis.perceptualHash,
+    mirroredPerceptualHash: analysis.mirroredPerceptualHash,
+    skippedChecks: QUALITY_CHECKS.filter((check) => skipped.has(check)),
+  };
+}
+
+/** A photo's hashes and face descriptor, the values compared with the job's other photos. */
+interface PhotoFeatures {
+  perceptualHash: string | null;
+  mirroredPerceptualHash: string | null;
+  faceDescriptor: number[] | null;
+}
+
+/** Runs the `duplicates` and `same_person` checks that `skipped` leaves on. */
+function compareWithJob(
+  photo: PhotoFeatures,
+  acceptedPhotos: AcceptedPhoto[],
+  settings: QualityGateSettings,
+  skipped: ReadonlySet<QualityCheck>,
+): PhotoRejection[] {
+  const rejections: PhotoRejection[] = [];
+  if (!skipped.has('duplicates') && photo.perceptualHash !== null) {
+    const duplicate = findDuplicate(photo.perceptualHash, photo.mirroredPerceptualHash, acceptedPhotos, settings.duplicateMaxDistance);
     if (duplicate !== undefined) {
       rejections.push({
         code: 'duplicate_photo',
@@ -75,12 +111,8 @@ export function judgePhoto(analysis: FaceAnalysis, acceptedPhotos: AcceptedPhoto
       });
     }
   }
-  if (!skipped.has('same_person') && analysis.faceDescriptor === null) {
-    // Without exactly one face there is no descriptor to compare: the check cannot run on this photo.
-    skipped.add('same_person');
-  }
-  if (!skipped.has('same_person') && analysis.faceDescriptor !== null) {
-    const mismatch = findOtherPerson(analysis.faceDescriptor, acceptedPhotos, settings.samePersonMaxDistance);
+  if (!skipped.has('same_person') && photo.faceDescriptor !== null) {
+    const mismatch = findOtherPerson(photo.faceDescriptor, acceptedPhotos, settings.samePersonMaxDistance);
     if (mismatch !== undefined) {
       rejections.push({
         code: 'different_person',
@@ -89,15 +121,7 @@ export function judgePhoto(analysis: FaceAnalysis, acceptedPhotos: AcceptedPhoto
       });
     }
   }
-
-  const singleFace = analysis.faces.length === 1 ? analysis.faces[0]! : null;
-  return {
-    rejections,
-    faceBox: singleFace?.box ?? null,
-    faceDescriptor: singleFace === null ? null : analysis.faceDescriptor,
-    perceptualHash: analysis.perceptualHash,
-    skippedChecks: QUALITY_CHECKS.filter((check) => skipped.has(check)),
-  };
+  return rejections;
 }
 
 function checkFaces(analysis: FaceAnalysis, settings: QualityGateSettings): PhotoRejection[] {
@@ -129,15 +153,15 @@ function checkFaces(analysis: FaceAnalysis, settings: QualityGateSettings): Phot
 }
 
 /** Finds the closest accepted photo this one is a near-duplicate of, mirrored shots included. */
-function findDuplicate(analysis: FaceAnalysis, acceptedPhotos: AcceptedPhoto[], maxDistance: number): string | undefined {
+function findDuplicate(hash: string, mirroredHash: string | null, acceptedPhotos: AcceptedPhoto[], maxDistance: number): string | undefined {
   let closest: { id: string; distance: number } | undefined;
   for (const photo of acceptedPhotos) {
     if (photo.perceptualHash === null) {
       continue;
     }
     const distance = Math.min(
-      hammingDistance(analysis.perceptualHash, photo.perceptualHash),
-      hammingDistance(analysis.mirroredPerceptualHash, photo.perceptualHash),
+      hammingDistance(hash, photo.perceptualHash),
+      mirroredHash === null ? Number.POSITIVE_INFINITY : hammingDistance(mirroredHash, photo.perceptualHash),
     );
     if (distance <= maxDistance && (closest === undefined || distance < closest.distance)) {
       closest = { id: photo.id, distance };

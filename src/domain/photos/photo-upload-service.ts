@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
-import type { PhotoRow } from '../../adapters/database/schema.js';
+import type { PhotoFeaturesRow, PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
+import type { FaceBox } from '../../adapters/engines/generation-engine.js';
 import { ImageRejectedError, type NormalisedPhoto, type PhotoNormaliser } from '../../adapters/images/photo-normaliser.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { Clock } from '../clock.js';
-import { type AppError, appError } from '../errors.js';
+import { type AppError, appError, isAppError } from '../errors.js';
 import type { Job, JobService } from '../jobs/job-service.js';
-import type { AcceptedPhoto, PhotoInspection, PhotoQualityGate } from './quality-gate.js';
+import type { AcceptedPhoto, PhotoInspection, PhotoQualityGate, PhotoRejection, QualityCheck } from './quality-gate.js';
 
 export interface PhotoUploadLimits {
   maxPhotosPerJob: number;
@@ -23,7 +23,9 @@ export interface UploadedPhoto {
   width: number;
   height: number;
   thumbnailUrl: string;
-  skippedChecks: string[];
+  /** The face in pixels of the stored photo. Null without exactly one face, which only the disabled gate or a skipped `faces` check lets through. */
+  faceBox: FaceBox | null;
+  skippedChecks: QualityCheck[];
 }
 
 /** The subset of a pino logger this service writes to. */
@@ -32,6 +34,12 @@ export interface WarningLogger {
 }
 
 const STORED_CONTENT_TYPE = 'image/jpeg';
+
+/**
+ * Retry-After, in seconds, when the quality gate failed: the same as the analysis pool sends when its
+ * queue is full. A photo takes 0.3 to 1 s per thread, so a few seconds let a burst drain.
+ */
+const QUALITY_GATE_RETRY_AFTER_SECONDS = 5;
 
 /** Returns the storage keys of a job's photo and of its thumbnail. */
 export function photoStorageKeys(jobId: string, photoId: string): { photo: string; thumbnail: string } {
@@ -75,15 +83,9 @@ export class PhotoUploadService {
     const job = await this.getJobAcceptingPhotos(input.userId, input.jobId);
     const normalised = await this.normalise(input.file);
 
-    const acceptedPhotos = (await photos.listPhotosOfJob(job.id)).map(toAcceptedPhoto);
-    const inspection = await qualityGate.inspect({
-      image: normalised.photo.data,
-      width: normalised.photo.width,
-      height: normalised.photo.height,
-      acceptedPhotos,
-    });
+    const inspection = await this.inspect(job.id, normalised);
     if (inspection.rejections.length > 0) {
-      throw photoRejected(inspection);
+      throw photoRejected(inspection.rejections);
     }
 
     // NOTE: the files are stored before the transaction that records them. A process that stops between
@@ -110,6 +112,13 @@ export class PhotoUploadService {
           created_at: clock.now(),
         },
         limits.maxPhotosPerJob,
+        // Photos of the job accepted while this one was analysed were not in the inspection's list.
+        (jobPhotos) => {
+          const rejections = qualityGate.compareWithJobPhotos(inspection, jobPhotos.map(toAcceptedPhoto));
+          if (rejections.length > 0) {
+            throw photoRejected(rejections);
+          }
+        },
       );
       if (photoCount === undefined) {
         throw this.tooManyPhotos();
@@ -127,8 +136,34 @@ export class PhotoUploadService {
       width: normalised.photo.width,
       height: normalised.photo.height,
       thumbnailUrl: await storage.signedUrl(keys.thumbnail, limits.signedUrlTtlSeconds),
+      faceBox: inspection.faceBox,
       skippedChecks: inspection.skippedChecks,
     };
+  }
+
+  /**
+   * Runs the quality gate on the normalised photo against the job's photos so far. A gate that fails
+   * (a crashed analysis thread, a full queue, a closed pool) has not judged the photo, so the upload gets
+   * 503 `service_unavailable` with Retry-After and the client sends it again.
+   */
+  private async inspect(jobId: string, normalised: NormalisedPhoto): Promise<PhotoInspection> {
+    const acceptedPhotos = (await this.dependencies.photos.listPhotosOfJob(jobId)).map(toAcceptedPhoto);
+    try {
+      return await this.dependencies.qualityGate.inspect({
+        image: normalised.photo.data,
+        width: normalised.photo.width,
+        height: normalised.photo.height,
+        acceptedPhotos,
+      });
+    } catch (error) {
+      if (isAppError(error) && error.code === 'service_unavailable') {
+        throw error;
+      }
+      throw appError('service_unavailable', 'The photo could not be checked right now. Retry the upload in a few seconds.', {
+        headers: { 'Retry-After': String(QUALITY_GATE_RETRY_AFTER_SECONDS) },
+        cause: error,
+      });
+    }
   }
 
   private async normalise(file: string): Promise<NormalisedPhoto> {
@@ -170,14 +205,20 @@ function imageRejected(error: ImageRejectedError): AppError {
   return appError(outcome.code, error.message, { details: [{ field: 'image', message: outcome.detail }], cause: error });
 }
 
-function photoRejected(inspection: PhotoInspection): AppError {
-  const reasons = inspection.rejections.map((rejection) => rejection.message).join(' ');
+/** Builds the 422 for a rejected photo: one detail per reason, with the conflicting photo's id where there is one. */
+function photoRejected(rejections: PhotoRejection[]): AppError {
+  const reasons = rejections.map((rejection) => rejection.message).join(' ');
   return appError('photo_rejected', `The photo was not accepted. ${reasons}`, {
-    details: inspection.rejections.map((rejection) => ({ field: 'image', code: rejection.code, message: rejection.message })),
+    details: rejections.map((rejection) => ({
+      field: 'image',
+      code: rejection.code,
+      message: rejection.message,
+      ...(rejection.photoId === undefined ? {} : { photoId: rejection.photoId }),
+    })),
   });
 }
 
-function toAcceptedPhoto(row: PhotoRow): AcceptedPhoto {
+function toAcceptedPhoto(row: PhotoFeaturesRow): AcceptedPhoto {
   return {
     id: row.id,
     perceptualHash: row.perceptual_hash,

@@ -1,13 +1,15 @@
 import type { FaceBox } from '../../adapters/engines/generation-engine.js';
 
-/** Why a photo was rejected. Stable codes the app can map to its own advice. */
-export type PhotoRejectionCode =
-  | 'no_face'
-  | 'multiple_faces'
-  | 'face_too_small'
-  | 'too_blurry'
-  | 'duplicate_photo'
-  | 'different_person';
+/** Reasons for rejecting a photo: stable codes the app can map to its own advice. */
+export const PHOTO_REJECTION_CODES = [
+  'no_face',
+  'multiple_faces',
+  'face_too_small',
+  'too_blurry',
+  'duplicate_photo',
+  'different_person',
+] as const;
+export type PhotoRejectionCode = (typeof PHOTO_REJECTION_CODES)[number];
 
 /** The checks, by the names `skippedChecks` reports and QUALITY_GATE_SKIP_CHECKS accepts. */
 export const QUALITY_CHECKS = ['faces', 'blur', 'duplicates', 'same_person'] as const;
@@ -33,6 +35,8 @@ export interface PhotoInspection {
   faceBox: FaceBox | null;
   faceDescriptor: number[] | null;
   perceptualHash: string | null;
+  /** Perceptual hash of the photo flipped left to right, so `compareWithJobPhotos` matches mirrored shots as `inspect` does. */
+  mirroredPerceptualHash: string | null;
   /**
    * Checks that did not run, by name (`faces`, `blur`, `duplicates`, `same_person`): switched off by
    * configuration, or impossible on this photo (`same_person` needs exactly one face).
@@ -46,6 +50,13 @@ export interface PhotoInspection {
  */
 export interface PhotoQualityGate {
   inspect(input: { image: Buffer; width: number; height: number; acceptedPhotos: AcceptedPhoto[] }): Promise<PhotoInspection>;
+  /**
+   * Runs the checks that compare a photo with the rest of its job (`duplicates`, `same_person`) again,
+   * on an inspection `inspect` accepted, against the job's photos as they are when the photo is recorded.
+   * Uploads to one job run concurrently, so photos accepted while this one was analysed are only seen
+   * here. Compares stored numbers only, with no image work, so it can run inside a database transaction.
+   */
+  compareWithJobPhotos(inspection: PhotoInspection, acceptedPhotos: AcceptedPhoto[]): PhotoRejection[];
   close(): Promise<void>;
 }
 
@@ -56,7 +67,9 @@ export const disabledQualityGate: PhotoQualityGate = {
     faceBox: null,
     faceDescriptor: null,
     perceptualHash: null,
+    mirroredPerceptualHash: null,
     skippedChecks: [...QUALITY_CHECKS],
   }),
+  compareWithJobPhotos: () => [],
   close: async () => undefined,
 };

@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Container } from '../../container.js';
 import { appError } from '../../domain/errors.js';
+import { PHOTO_REJECTION_CODES, QUALITY_CHECKS } from '../../domain/photos/quality-gate.js';
 import { BearerSecurity, errorResponses } from '../schemas/common.js';
 import { readUploadForm } from '../upload-form.js';
 
@@ -20,8 +21,53 @@ const UploadResponse = Type.Object({
   width: Type.Integer({ description: 'Width of the stored photo in pixels, after rotation and scaling.' }),
   height: Type.Integer({ description: 'Height of the stored photo in pixels.' }),
   thumbnailUrl: Type.String({ description: 'Signed, expiring link to a small JPEG of the stored photo.' }),
-  skippedChecks: Type.Array(Type.String(), { description: 'Photo checks that did not run on this server, by name.' }),
+  faceBox: Type.Union(
+    [
+      Type.Object({
+        x: Type.Integer({ description: 'Left edge, in pixels from the left of the stored photo.' }),
+        y: Type.Integer({ description: 'Top edge, in pixels from the top of the stored photo.' }),
+        width: Type.Integer(),
+        height: Type.Integer(),
+      }),
+      Type.Null(),
+    ],
+    {
+      description:
+        'The face the quality gate found, in pixels of the stored photo (`width` × `height`). Null when the photo was not analysed or, with the `faces` check switched off, has no single face.',
+    },
+  ),
+  skippedChecks: Type.Array(Type.Enum(QUALITY_CHECKS), {
+    description: 'Photo checks that did not run: switched off on this server, or impossible on this photo.',
+  }),
 });
+
+/** The 422 body: a damaged image (`invalid_image`) or a photo the quality gate rejected (`photo_rejected`). */
+const UnprocessablePhotoResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: '`photo_rejected` or `invalid_image`.' }),
+      message: Type.String({ description: 'Every reason in one text.' }),
+      requestId: Type.String({ description: 'Also sent as the x-request-id header; quote it in bug reports.' }),
+      details: Type.Optional(
+        Type.Array(
+          Type.Object({
+            field: Type.String({ description: 'Always `image`.' }),
+            code: Type.Optional(
+              Type.Enum(PHOTO_REJECTION_CODES, {
+                description: 'For `photo_rejected`: why the photo was rejected, one entry per reason that applies.',
+              }),
+            ),
+            message: Type.String({ description: 'A sentence the app can show the user.' }),
+            photoId: Type.Optional(
+              Type.String({ description: 'For `duplicate_photo` and `different_person`: the job\'s photo this one conflicts with.' }),
+            ),
+          }),
+        ),
+      ),
+    }),
+  },
+  { description: 'The photo was not accepted; nothing of it was stored.' },
+);
 
 const UploadBody = Type.Object(
   {
@@ -86,7 +132,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         consumes: ['multipart/form-data'],
         // Documents the form for OpenAPI only: @fastify/multipart reads the body in the handler.
         body: UploadBody,
-        response: { 200: UploadResponse, ...errorResponses(400, 401, 404, 409, 413, 415, 422, 429) },
+        response: { 200: UploadResponse, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503), 422: UnprocessablePhotoResponse },
       },
       // The body is streamed in the handler; a schema validator would see no body.
       validatorCompiler: () => () => true,

@@ -3,6 +3,9 @@ import type { Database, PhotoRow, PhotosTable } from '../schema.js';
 
 export type NewPhoto = Insertable<PhotosTable>;
 
+/** An accepted photo's id, perceptual hash and face descriptor, the values the quality gate compares a new photo with. */
+export type PhotoFeaturesRow = Pick<PhotoRow, 'id' | 'perceptual_hash' | 'face_descriptor'>;
+
 export class PhotosRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -18,8 +21,16 @@ export class PhotosRepository {
    * The count is raised by a conditional UPDATE, so the database settles concurrent uploads: on
    * PostgreSQL the second UPDATE waits for the first one's row lock and then re-checks the condition, and
    * SQLite runs one writing transaction at a time.
+   *
+   * `checkJobPhotos` runs after that UPDATE and before the insert, with the job's photos as committed
+   * then. Concurrent uploads to the job wait for this transaction, so no photo can be added between the
+   * check and the insert. An error it throws rolls the transaction back and is rethrown.
    */
-  async insertPhotoWithinLimit(photo: NewPhoto, maxPhotos: number): Promise<number | undefined> {
+  async insertPhotoWithinLimit(
+    photo: NewPhoto,
+    maxPhotos: number,
+    checkJobPhotos: (photos: PhotoFeaturesRow[]) => void = () => undefined,
+  ): Promise<number | undefined> {
     return this.db.transaction().execute(async (transaction) => {
       const job = await transaction
         .updateTable('jobs')
@@ -31,6 +42,14 @@ export class PhotosRepository {
       if (job === undefined) {
         return undefined;
       }
+      const jobPhotos = await transaction
+        .selectFrom('photos')
+        .select(['id', 'perceptual_hash', 'face_descriptor'])
+        .where('job_id', '=', photo.job_id)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute();
+      checkJobPhotos(jobPhotos);
       await transaction.insertInto('photos').values(photo).execute();
       return job.photo_count;
     });

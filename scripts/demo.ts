@@ -94,7 +94,8 @@ async function serverAnswers(): Promise<boolean> {
 
 /**
  * Starts `envision start` from the sources on the demo's address, and waits until it is ready. It gets
- * only the variables below, so the server runs on the embedded defaults whatever the shell has set.
+ * only the variables below and the generation engine's settings, so the server runs on the embedded
+ * defaults whatever else the shell has set, and `npm run engine-fakes` can still choose its engine.
  */
 async function startServer(dataDirectory: string): Promise<ChildProcess> {
   const url = new URL(baseUrl);
@@ -107,6 +108,7 @@ async function startServer(dataDirectory: string): Promise<ChildProcess> {
       PORT: url.port || '80',
       DATA_DIR: dataDirectory,
       LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...engineVariables(),
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -120,6 +122,14 @@ async function startServer(dataDirectory: string): Promise<ChildProcess> {
   })();
   await Promise.race([ready, exited]);
   return child;
+}
+
+/** The shell's generation engine settings (GENERATION_ENGINE, COMFYUI_*, REPLICATE_*, …) for the demo's server. */
+function engineVariables(): Record<string, string> {
+  const names = /^(GENERATION_ENGINE|ENGINE_|LOCAL_ENGINE_|COMFYUI_|REPLICATE_|TASK_)/;
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => names.test(entry[0]) && entry[1] !== undefined),
+  );
 }
 
 async function main(): Promise<void> {

@@ -3,9 +3,10 @@
 // requests to the same fakes. The difference is our overhead (database rows, template filling, image
 // checks, storage copies, waiting loops), not the model's time.
 //
-// NOTE: the generation pipeline (queue, workers, job states) is not in this branch yet, so this measures
-// the engines alone, in this process, on SQLite. Once the pipeline lands, a run through /start-job
-// belongs here too.
+// A second table measures the pipeline's own time per image: a one-prompt pack started through
+// POST /start-job and followed until its run is completed, next to the same engine's prepare and render
+// of a new job, alternating on the same engine objects and fakes. Everything runs in this process on
+// SQLite, as bench/pipeline.bench.ts does; the HTTP requests go through Fastify's inject, not a socket.
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,12 @@ import { ReplicateEngine } from '../src/adapters/engines/replicate/replicate-eng
 import { inspectTemplate } from '../src/adapters/engines/remote/templates.js';
 import { DEFAULT_COMFYUI_WORKFLOW } from '../src/config/engine-config.js';
 import { systemClock } from '../src/domain/clock.js';
+import { buildApp } from '../src/http/app.js';
+import { createContainer } from '../src/container.js';
+import { startWorkers } from '../src/start/workers.js';
+import { testConfig } from '../test/helpers/app.js';
+import { insertTestJob, insertTestPack } from '../test/helpers/generation.js';
+import { insertUser } from '../test/helpers/users.js';
 import { FakeComfyUi } from '../test/helpers/fakes/fake-comfyui.js';
 import { FakeReplicate } from '../test/helpers/fakes/fake-replicate.js';
 import { MemoryStorage } from '../test/helpers/memory-storage.js';
@@ -29,6 +36,9 @@ import { formatRow } from './lib/load.js';
 const IMAGES_PER_RENDER = 4;
 const WARMUP_RENDERS = 5;
 const MEASURED_RENDERS = 100;
+const MEASURED_PIPELINE_RUNS = 40;
+/** The smallest idle poll the configuration accepts; workers also wake when a run is started here. */
+const WORKER_POLL_INTERVAL_MS = 10;
 
 interface Measurement {
   name: string;
@@ -72,12 +82,14 @@ export default async function run(): Promise<string> {
     storage,
   });
 
+  const photoBytes = readFileSync(new URL('../test/fixtures/photos/astronaut.png', import.meta.url));
   try {
     const results = [
       await measure('comfyui', comfyui, storage, photo, () => comfyBaseline(comfyFake)),
       await measure('replicate (polling)', replicate, storage, photo, () => replicateBaseline(replicateFake)),
     ];
-    return report(results);
+    const pipeline = await measurePipeline({ connection, directory, storage, photoBytes, engines: { comfyui, replicate } });
+    return `${report(results)}\n\n${reportPipeline(pipeline)}`;
   } finally {
     await comfyui.close();
     await replicate.close();
@@ -130,6 +142,126 @@ async function measure(
   return { name, engineMs, baselineMs };
 }
 
+interface PipelineMeasurement {
+  name: string;
+  pipelineMs: number[];
+  engineMs: number[];
+}
+
+/**
+ * Alternates two ways of making one prompt's images on each engine: a run through POST /start-job until
+ * the run is completed (queue, worker, job state, result storage), and `prepare` plus `render` of a new
+ * job straight on the engine. Both make a new job each time, so both include the preparation.
+ */
+async function measurePipeline(setup: {
+  connection: ReturnType<typeof openDatabase>;
+  directory: string;
+  storage: MemoryStorage;
+  photoBytes: Buffer;
+  engines: Record<'comfyui' | 'replicate', GenerationEngine>;
+}): Promise<PipelineMeasurement[]> {
+  const { connection, storage } = setup;
+  const config = testConfig(path.join(setup.directory, 'bench.sqlite'), setup.directory, {
+    WORKER_POLL_INTERVAL_MS: String(WORKER_POLL_INTERVAL_MS),
+    ENGINE_RECONCILE_INTERVAL_MS: '0',
+  });
+  // The benchmark closes the shared connection itself, after this container is closed.
+  const sharedConnection = { ...connection, close: async () => undefined };
+  const container = await createContainer(config, { database: sharedConnection, storage, engines: setup.engines, logger: pino({ level: 'silent' }) });
+  const app = await buildApp(container);
+  await app.ready();
+  const workers = startWorkers(container);
+  const userId = await insertUser(connection.db, Date.now());
+  const authorization = `Bearer ${await container.tokens.issue(userId)}`;
+
+  /** Inserts a job with one photo whose bytes are in storage, as /upload would leave it. */
+  async function newJob(): Promise<{ jobId: string; photos: Array<{ id: string; storageKey: string; width: number; height: number; faceBox: null }> }> {
+    const jobId = await insertTestJob(connection.db, userId, { photoCount: 1 });
+    const rows = await connection.db.selectFrom('photos').select(['id', 'storage_key']).where('job_id', '=', jobId).execute();
+    for (const row of rows) {
+      await storage.put(row.storage_key, setup.photoBytes, 'image/png');
+    }
+    return { jobId, photos: rows.map((row) => ({ id: row.id, storageKey: row.storage_key, width: 512, height: 512, faceBox: null })) };
+  }
+
+  const measurements: PipelineMeasurement[] = [];
+  try {
+    for (const name of ['comfyui', 'replicate'] as const) {
+      const engine = setup.engines[name];
+      const packName = await insertTestPack(connection.db, { name: `bench_${name}`, numPrompts: 1, numImagesPerPrompt: IMAGES_PER_RENDER, engine: name });
+      const measurement: PipelineMeasurement = { name, pipelineMs: [], engineMs: [] };
+      for (let index = 0; index < WARMUP_RENDERS + MEASURED_PIPELINE_RUNS; index += 1) {
+        const throughPipeline = await newJob();
+        const pipelineStart = performance.now();
+        const started = await app.inject({ method: 'POST', url: '/start-job', headers: { authorization }, payload: { jobId: throughPipeline.jobId, pack_name: packName } });
+        if (started.statusCode !== 202) {
+          throw new Error(`/start-job returned ${started.statusCode}: ${started.body}`);
+        }
+        await waitForCompletedRun(connection, throughPipeline.jobId);
+        const pipelineEnd = performance.now();
+
+        const alone = await newJob();
+        const engineStart = performance.now();
+        const signal = new AbortController().signal;
+        const preparation = await engine.prepare({ jobId: alone.jobId, photos: alone.photos, storage, signal });
+        const images = await engine.render({
+          jobId: alone.jobId,
+          packName,
+          promptIndex: 0,
+          prompt: 'test prompt 0',
+          negativePrompt: null,
+          seed: index,
+          imageCount: IMAGES_PER_RENDER,
+          preparation,
+          storage,
+          signal,
+        });
+        const engineEnd = performance.now();
+        if (images.length !== IMAGES_PER_RENDER) {
+          throw new Error(`${name} returned ${images.length} images, expected ${IMAGES_PER_RENDER}`);
+        }
+        if (index >= WARMUP_RENDERS) {
+          measurement.pipelineMs.push(pipelineEnd - pipelineStart);
+          measurement.engineMs.push(engineEnd - engineStart);
+        }
+      }
+      measurements.push(measurement);
+    }
+    return measurements;
+  } finally {
+    await workers.stop(5_000);
+    await app.close();
+    await container.close();
+  }
+}
+
+/** Polls the job's run every millisecond until it is completed; throws if it ends otherwise. */
+async function waitForCompletedRun(connection: ReturnType<typeof openDatabase>, jobId: string): Promise<void> {
+  for (;;) {
+    const run = await connection.db.selectFrom('runs').select(['status', 'failed_reason']).where('job_id', '=', jobId).executeTakeFirst();
+    if (run?.status === 'completed') {
+      return;
+    }
+    if (run?.status === 'failed' || run?.status === 'partial') {
+      throw new Error(`the benchmark run of job ${jobId} ended ${run.status}: ${String(run.failed_reason)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+function reportPipeline(results: PipelineMeasurement[]): string {
+  return [
+    `Pipeline: a pack of one prompt × ${IMAGES_PER_RENDER} images started with POST /start-job and followed until the run is`,
+    `completed, ${MEASURED_PIPELINE_RUNS} runs after ${WARMUP_RENDERS} warm-up ones, one at a time, WORKER_POLL_INTERVAL_MS=${WORKER_POLL_INTERVAL_MS}.`,
+    'Baseline, alternating with it: `prepare` and `render` of a new job on the same engine object and fakes.',
+    '',
+    ...comparisonTable(
+      { measured: 'pipeline run', baseline: 'engine alone', overhead: 'pipeline overhead per image' },
+      results.map((result) => ({ name: result.name, measuredMs: result.pipelineMs, baselineMs: result.engineMs })),
+    ),
+  ].join('\n');
+}
+
 /** The requests a ComfyUI render needs, made with bare fetch: queue, read the history until done, fetch the images. */
 async function comfyBaseline(fake: FakeComfyUi): Promise<void> {
   const workflow = { '9': { class_type: 'EmptyLatentImage', inputs: { batch_size: IMAGES_PER_RENDER } } };
@@ -162,28 +294,41 @@ async function replicateBaseline(fake: FakeReplicate): Promise<void> {
 }
 
 function report(results: Measurement[]): string {
-  const lines = [
+  return [
     `Each render asks for ${IMAGES_PER_RENDER} images from a fake that answers at once; ${MEASURED_RENDERS} renders after ${WARMUP_RENDERS} warm-up ones,`,
     'one at a time, in the benchmark process, on SQLite. The baseline makes the same HTTP requests with bare `fetch`.',
     '',
-    formatRow(['engine', 'render p50 (ms)', 'baseline p50 (ms)', 'overhead per image p50 (ms)', 'render p90 (ms)', 'baseline p90 (ms)']),
+    ...comparisonTable(
+      { measured: 'render', baseline: 'baseline', overhead: 'overhead per image' },
+      results.map((result) => ({ name: result.name, measuredMs: result.engineMs, baselineMs: result.baselineMs })),
+    ),
+  ].join('\n');
+}
+
+/** Formats a Markdown table of p50 and p90 per engine, with the p50 difference divided by the images per render. */
+function comparisonTable(
+  labels: { measured: string; baseline: string; overhead: string },
+  results: Array<{ name: string; measuredMs: number[]; baselineMs: number[] }>,
+): string[] {
+  const lines = [
+    formatRow(['engine', `${labels.measured} p50 (ms)`, `${labels.baseline} p50 (ms)`, `${labels.overhead} p50 (ms)`, `${labels.measured} p90 (ms)`, `${labels.baseline} p90 (ms)`]),
     formatRow(['---', '---', '---', '---', '---', '---']),
   ];
   for (const result of results) {
-    const engine50 = percentile(result.engineMs, 50);
+    const measured50 = percentile(result.measuredMs, 50);
     const baseline50 = percentile(result.baselineMs, 50);
     lines.push(
       formatRow([
         result.name,
-        engine50.toFixed(1),
+        measured50.toFixed(1),
         baseline50.toFixed(1),
-        ((engine50 - baseline50) / IMAGES_PER_RENDER).toFixed(2),
-        percentile(result.engineMs, 90).toFixed(1),
+        ((measured50 - baseline50) / IMAGES_PER_RENDER).toFixed(2),
+        percentile(result.measuredMs, 90).toFixed(1),
         percentile(result.baselineMs, 90).toFixed(1),
       ]),
     );
   }
-  return lines.join('\n');
+  return lines;
 }
 
 function percentile(values: number[], rank: number): number {

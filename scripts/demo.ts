@@ -1,7 +1,8 @@
-// `npm run demo`: acts as the iOS app against a local server. It starts one on the embedded defaults
-// (SQLite and files under ./data, on 127.0.0.1) unless one already answers, then: debug purchase →
-// packs → new job → upload the test photos → start a pack → poll until done → download the images and
-// the zip → write a contact sheet. Every step is printed with its time.
+// `npm run demo`: acts as the iOS app against a local server. Unless one already answers, it starts one
+// on the embedded defaults (SQLite, files and the local engine under <output folder>/server-data, on
+// 127.0.0.1) and stops it at the end. Then: debug purchase → packs → new job → upload every file in
+// test/fixtures/photos, printing each verdict → start a pack → poll until done → download the images
+// and the zip → write a contact sheet. Every step is printed with its time.
 //
 // DEMO_URL picks the server (loopback only, default http://127.0.0.1:$PORT or :3000), DEMO_PACK the
 // pack (default: the first featured pack), DEMO_OUTPUT the output folder (default ./demo-output).
@@ -11,12 +12,20 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { debugPurchaseBody } from './debug-purchase.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const baseUrl = (process.env.DEMO_URL ?? `http://127.0.0.1:${process.env.PORT ?? '3000'}`).replace(/\/+$/, '');
 const photosDirectory = path.join(root, 'test', 'fixtures', 'photos');
 const outputRoot = path.resolve(process.env.DEMO_OUTPUT ?? path.join(root, 'demo-output'));
-const PHOTO_TYPES: Record<string, string> = { '.jpg': 'image/jpeg', '.png': 'image/png', '.heic': 'image/heic' };
+/** Content types sent for the fixture files; the non-images are sent too, to show how uploads reject them. */
+const FILE_TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.png': 'image/png',
+  '.heic': 'image/heic',
+  '.svg': 'image/svg+xml',
+  '.pdf': 'application/pdf',
+};
 const POLL_INTERVAL_MS = 1_000;
 const POLL_LIMIT_MS = 15 * 60_000;
 
@@ -83,12 +92,24 @@ async function serverAnswers(): Promise<boolean> {
   }
 }
 
-/** Starts `envision start` from the sources on the demo's address, and waits until it is ready. */
-async function startServer(): Promise<ChildProcess> {
+/**
+ * Starts `envision start` from the sources on the demo's address, and waits until it is ready. It gets
+ * only the variables below and the generation engine's settings, so the server runs on the embedded
+ * defaults whatever else the shell has set, and `npm run engine-fakes` can still choose its engine.
+ */
+async function startServer(dataDirectory: string): Promise<ChildProcess> {
   const url = new URL(baseUrl);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'cli.ts'), 'start'], {
     cwd: root,
-    env: { ...process.env, HOST: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname, PORT: url.port || '80', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HOST: url.hostname === 'localhost' ? '127.0.0.1' : url.hostname,
+      PORT: url.port || '80',
+      DATA_DIR: dataDirectory,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+      ...engineVariables(),
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const exited = once(child, 'exit').then(([code]) => {
@@ -103,44 +124,52 @@ async function startServer(): Promise<ChildProcess> {
   return child;
 }
 
+/** The shell's generation engine settings (GENERATION_ENGINE, COMFYUI_*, REPLICATE_*, …) for the demo's server. */
+function engineVariables(): Record<string, string> {
+  const names = /^(GENERATION_ENGINE|ENGINE_|LOCAL_ENGINE_|COMFYUI_|REPLICATE_|TASK_)/;
+  return Object.fromEntries(
+    Object.entries(process.env).filter((entry): entry is [string, string] => names.test(entry[0]) && entry[1] !== undefined),
+  );
+}
+
 async function main(): Promise<void> {
   assertLoopback(baseUrl);
   let server: ChildProcess | undefined;
+  let sheet: string | undefined;
+  const serverData = path.join(outputRoot, 'server-data');
+  // Ctrl-C stops the demo's own server too, as the end of the demo does.
+  process.once('SIGINT', () => {
+    server?.kill('SIGTERM');
+    process.exit(130);
+  });
   try {
     await step(`server at ${baseUrl}`, async () => {
       if (!(await serverAnswers())) {
-        server = await startServer();
+        await mkdir(serverData, { recursive: true });
+        server = await startServer(serverData);
       }
-    }, () => (server === undefined ? 'already running' : 'started on the embedded defaults'));
+    }, () => (server === undefined ? 'already running' : `started on the embedded defaults, data in ${serverData}`));
 
-    await runAsTheApp();
+    sheet = await runAsTheApp();
   } finally {
     if (server !== undefined) {
-      server.kill('SIGTERM');
-      await once(server, 'exit');
+      const child = server;
+      await step('stop the demo server', async () => {
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        await exited;
+      });
     }
   }
+  console.log(sheet === undefined ? '\nThe run made no images, so there is no contact sheet.' : `\nOpen ${sheet} to see the results.`);
 }
 
-async function runAsTheApp(): Promise<void> {
-  // A StoreKit testing purchase, which the server accepts without Apple outside production. Its
-  // transaction ids are 0, as Xcode's are, so every demo run signs in as the same debug user.
+/** Walks through the app's calls and returns the contact sheet's path, or undefined when there were no images. */
+async function runAsTheApp(): Promise<string | undefined> {
   const expiresAt = new Date(Date.now() + 7 * 24 * 3600_000);
   const purchase = await step('debug purchase (/verify-payment)', async () =>
     expectStatus(
-      await api('POST', '/verify-payment', {
-        json: {
-          payment_type: 'apple',
-          debuggingMode: true,
-          payment_token: {
-            expires_date: `${expiresAt.toISOString().slice(0, 19).replace('T', ' ')} Etc/GMT`,
-            expires_date_ms: String(expiresAt.getTime()),
-            original_transaction_id: '0',
-            product_id: 'com.envision.weekly',
-            transaction_id: '0',
-          },
-        },
-      }),
+      await api('POST', '/verify-payment', { json: debugPurchaseBody(expiresAt) }),
       200,
       '/verify-payment',
     ),
@@ -159,20 +188,19 @@ async function runAsTheApp(): Promise<void> {
 
   const jobId = await step('new job (/initalize-job)', async () => expectStatus(await api('GET', '/initalize-job', { token }), 200, '/initalize-job').jobId as string, (id) => id);
 
-  const files = (await readdir(photosDirectory)).filter((file) => PHOTO_TYPES[path.extname(file)] !== undefined).sort();
+  const files = (await readdir(photosDirectory)).filter((file) => FILE_TYPES[path.extname(file)] !== undefined).sort();
   let accepted = 0;
   for (const file of files) {
     await step(`upload ${file} (/upload)`, async () => {
       const form = new FormData();
       form.set('jobId', jobId);
-      form.set('image', new Blob([await readFile(path.join(photosDirectory, file))], { type: PHOTO_TYPES[path.extname(file)] }), file);
+      form.set('image', new Blob([await readFile(path.join(photosDirectory, file))], { type: FILE_TYPES[path.extname(file)] }), file);
       const response = await api('POST', '/upload', { token, form });
       if (response.status < 300) {
         accepted += 1;
-        return 'accepted';
       }
-      return `rejected (${response.status} ${response.body?.error?.code ?? ''}: ${response.body?.error?.message ?? ''})`;
-    }, (outcome) => outcome);
+      return describeUpload(response);
+    }, (verdict) => verdict);
   }
   console.log(`         ${accepted} of ${files.length} photos accepted`);
 
@@ -227,11 +255,25 @@ async function runAsTheApp(): Promise<void> {
     return `${file} (${(data.length / 1024).toFixed(0)} KiB)`;
   }, (description) => description);
 
-  if (imagePaths.length > 0) {
-    const sheet = path.join(outputDirectory, 'contact-sheet.jpg');
-    await step('contact sheet', async () => writeContactSheet(imagePaths, sheet), () => sheet);
-    console.log(`\nOpen ${sheet} to see the results.`);
+  if (imagePaths.length === 0) {
+    return undefined;
   }
+  const sheet = path.join(outputDirectory, 'contact-sheet.png');
+  await step('contact sheet', async () => writeContactSheet(imagePaths, sheet), () => sheet);
+  return sheet;
+}
+
+/** Returns an upload's verdict: the face box of an accepted photo, or the status, code and reasons of a rejection. */
+function describeUpload(response: ApiResponse): string {
+  if (response.status < 300) {
+    const box = response.body.faceBox as { x: number; y: number; width: number; height: number } | null | undefined;
+    const face = box === null || box === undefined ? 'no face box (face check skipped)' : `face at x ${Math.round(box.x)}, y ${Math.round(box.y)}, ${Math.round(box.width)}×${Math.round(box.height)} px`;
+    return `accepted, ${response.body.width}×${response.body.height}, ${face}`;
+  }
+  const error = response.body?.error ?? {};
+  const details = Array.isArray(error.details) ? (error.details as Array<{ code?: string; message?: string }>) : [];
+  const reasons = details.filter((detail) => detail.code !== undefined).map((detail) => `\n           - ${detail.code}: ${detail.message}`);
+  return `rejected, ${response.status} ${String(error.code)}${reasons.length > 0 ? reasons.join('') : `: ${String(error.message)}`}`;
 }
 
 /** Lays the images out in a grid of 256-pixel tiles, as many columns as the images of one prompt. */
@@ -256,7 +298,7 @@ async function writeContactSheet(imagePaths: string[], output: string): Promise<
     },
   })
     .composite(tiles)
-    .jpeg({ quality: 88 })
+    .png()
     .toFile(output);
 }
 

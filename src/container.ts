@@ -162,6 +162,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     database,
     users,
     jobs,
+    packs,
     storage,
     pushNotifier,
     engines,

@@ -71,7 +71,10 @@ export interface Config {
 export interface GenerationConfig {
   /** Attempts per task before it fails for good, counting the first. */
   maxAttempts: number;
-  /** Deadline of one attempt (prepare plus render); a hung engine is aborted then and the task retried. */
+  /**
+   * Deadline of one attempt (prepare plus render); a hung engine is aborted then and the task retried. An
+   * engine with a longer `taskTimeoutMs` of its own (ComfyUI, Replicate) gets that one instead.
+   */
   taskTimeoutMs: number;
   /** Delay before the first retry; each further retry doubles it, up to `retryMaxDelayMs`. */
   retryBaseDelayMs: number;

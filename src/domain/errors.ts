@@ -36,6 +36,8 @@ export const ERROR_STATUS = {
 
   // Jobs, uploads and signed file links.
   job_not_found: 404,
+  photo_not_found: 404,
+  job_busy: 409,
   file_too_large: 413,
   image_too_large: 413,
   unsupported_image_format: 415,

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import { PacksRepository } from '../../src/adapters/database/repositories/packs-repository.js';
 import type { Database } from '../../src/adapters/database/schema.js';
 
 /**
- * Inserts a pack straight into the catalog table with `numPrompts` prompts.
+ * Adds a pack with `numPrompts` prompts through the packs catalog, which raises the catalog version, so
+ * every process (and its cached /packs-info) sees it as it would see an imported catalog file.
  */
-// TODO: use the packs area's seeded catalog where a test needs a real pack, once it lands.
 export async function insertTestPack(
   db: Kysely<Database>,
   options: { name?: string; numPrompts?: number; numImagesPerPrompt?: number; isActive?: boolean; prompts?: string[]; engine?: string | null } = {},
@@ -13,26 +14,30 @@ export async function insertTestPack(
   const name = options.name ?? `pack_${randomUUID().slice(0, 8)}`;
   const numPrompts = options.numPrompts ?? 2;
   const prompts = options.prompts ?? Array.from({ length: numPrompts }, (_, index) => `test prompt ${index}`);
-  await db
-    .insertInto('packs')
-    .values({
-      name,
-      display_name: `Display ${name}`,
-      is_active: options.isActive === false ? 0 : 1,
-      featured: 0,
-      featured_thumbnail: null,
-      num_images_per_prompt: options.numImagesPerPrompt ?? 2,
-      num_prompts: numPrompts,
-      secondary_thumbnail_images: '[]',
-      thumbnail: '""',
-      prompts: JSON.stringify(prompts.map((prompt) => ({ prompt }))),
-      display_order: 0,
-      engine: options.engine ?? null,
-      extra: '{}',
-      created_at: 0,
-      updated_at: 0,
-    })
-    .execute();
+  await new PacksRepository(db).importCatalog(
+    {
+      settings: undefined,
+      removeOtherPacks: false,
+      packs: [
+        {
+          name,
+          displayName: `Display ${name}`,
+          isActive: options.isActive !== false,
+          featured: false,
+          featuredThumbnail: null,
+          numImagesPerPrompt: options.numImagesPerPrompt ?? 2,
+          numPrompts,
+          secondaryThumbnailImages: [],
+          thumbnail: '',
+          prompts: prompts.map((prompt) => ({ prompt })),
+          displayOrder: 0,
+          engine: options.engine ?? null,
+          extra: {},
+        },
+      ],
+    },
+    Date.now(),
+  );
   return name;
 }
 

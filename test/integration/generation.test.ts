@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { TaskLeaseRepository } from '../../src/adapters/database/repositories/task-lease-repository.js';
 import { type RunningWorkers, startWorkers } from '../../src/start/workers.js';
 import { createTestContext, type TestContext } from '../helpers/app.js';
+import { getPacksInfo, packNames, waitUntil } from '../helpers/packs.js';
 import { DATABASE_KINDS } from '../helpers/databases.js';
 import { alwaysFails, failsOnce, gatedBehavior, hangsOnce, rejectsSecondPrompt, ScriptedEngine } from '../helpers/fake-engines.js';
 import { insertDeviceToken, insertTestJob, insertTestPack, readStoredZip, waitFor } from '../helpers/generation.js';
@@ -372,10 +373,12 @@ for (const kind of DATABASE_KINDS) {
       const jobId = await insertTestJob(db(), user.id, { photoCount: 2 });
       const inactive = await insertTestPack(db(), { isActive: false });
       const empty = await insertTestPack(db(), { prompts: [] });
+      const short = await insertTestPack(db(), { numPrompts: 3, prompts: ['only one prompt'] });
 
       const unknown = await startJob(user, jobId, 'no_such_pack');
       const inactiveResponse = await startJob(user, jobId, inactive);
       const emptyResponse = await startJob(user, jobId, empty);
+      const shortResponse = await startJob(user, jobId, short);
 
       assert.equal(unknown.statusCode, 404);
       assert.equal(unknown.json().error.code, 'pack_not_found');
@@ -383,6 +386,21 @@ for (const kind of DATABASE_KINDS) {
       assert.equal(inactiveResponse.json().error.code, 'pack_unavailable');
       assert.equal(emptyResponse.statusCode, 409);
       assert.equal(emptyResponse.json().error.code, 'pack_unavailable');
+      assert.equal(shortResponse.statusCode, 409);
+      assert.equal(shortResponse.json().error.code, 'pack_unavailable');
+      assert.deepEqual(shortResponse.json().error.details, [{ field: 'pack_name', message: 'the pack has 1 prompts but num_prompts is 3' }]);
+    });
+
+    it('lists test packs in /packs-info', async () => {
+      await context.app.inject({ method: 'GET', url: '/packs-info' });
+      const packName = await insertTestPack(db());
+
+      // The server notices the raised catalog version on its next periodic check.
+      await waitUntil('/packs-info lists the test pack', async () => {
+        const { response, body } = await getPacksInfo(context);
+        assert.equal(response.statusCode, 200);
+        return packNames(body.packs).includes(packName);
+      });
     });
 
     it('answers 503 for a pack whose engine is not configured', async () => {

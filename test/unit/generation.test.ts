@@ -6,6 +6,17 @@ import { loadConfig } from '../../src/config/config.js';
 import { combineReasons, combineRunStatuses } from '../../src/domain/generation/job-status.js';
 import { runFinishedMessage } from '../../src/domain/generation/run-notifier.js';
 import { resultStorageKey, taskSeed } from '../../src/domain/generation/storage-keys.js';
+import { taskTimeoutFor } from '../../src/domain/generation/task-processor.js';
+import type { GenerationEngine } from '../../src/adapters/engines/generation-engine.js';
+import { createLocalEngine } from '../../src/adapters/engines/local/local-engine.js';
+
+/** An engine that is never called; only its deadline matters. */
+const NO_OP_ENGINE: GenerationEngine = {
+  name: 'no-op',
+  minimumPhotos: 1,
+  prepare: () => Promise.reject(new Error('not called')),
+  render: () => Promise.reject(new Error('not called')),
+};
 
 function run(status: string, overrides: Partial<RunRow> = {}): RunRow {
   return {
@@ -102,5 +113,21 @@ describe('generation configuration', () => {
       (error: Error) =>
         /TASK_MAX_ATTEMPTS/.test(error.message) && /WORKER_LEASE_MS/.test(error.message) && /TASK_RETRY_MAX_DELAY_MS must be at least/.test(error.message),
     );
+  });
+});
+
+describe('taskTimeoutFor', () => {
+  const configured = 180_000;
+
+  it('keeps TASK_TIMEOUT_MS for the local engine', () => {
+    assert.equal(taskTimeoutFor(createLocalEngine(loadConfig({ NODE_ENV: 'test' })), configured), configured);
+  });
+
+  it('uses a longer engine deadline', () => {
+    assert.equal(taskTimeoutFor({ ...NO_OP_ENGINE, taskTimeoutMs: 660_000 }, configured), 660_000);
+  });
+
+  it('keeps TASK_TIMEOUT_MS over a shorter engine deadline', () => {
+    assert.equal(taskTimeoutFor({ ...NO_OP_ENGINE, taskTimeoutMs: 1_000 }, configured), configured);
   });
 });

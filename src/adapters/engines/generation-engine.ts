@@ -54,6 +54,11 @@ export interface GenerationEngine {
   readonly name: string;
   /** Fewest accepted photos a job needs before a pack can start on this engine. */
   readonly minimumPhotos: number;
+  /**
+   * Maximum duration of a task attempt on this engine, in milliseconds, for engines whose own deadline
+   * is longer than the pipeline's TASK_TIMEOUT_MS. The pipeline uses the larger of the two.
+   */
+  readonly taskTimeoutMs?: number;
   prepare(input: PrepareInput): Promise<unknown>;
   render(input: RenderInput): Promise<RenderedImage[]>;
 }

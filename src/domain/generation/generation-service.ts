@@ -2,12 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import yazl from 'yazl';
-import type { GenerationInputsRepository, GenerationPack } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import type { GenerationRepository, NewTask } from '../../adapters/database/repositories/generation-repository.js';
 import type { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
 import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { JobRow } from '../../adapters/database/schema.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { PackForGeneration, PackService } from '../packs/pack-service.js';
 import type { TaskQueue } from '../../adapters/queue/task-queue.js';
 import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { GenerationConfig } from '../../config/config.js';
@@ -20,7 +20,8 @@ import { isSubscriptionActive, subscriptionExpiredError } from '../payments/subs
 
 export interface GenerationServiceDependencies {
   generation: GenerationRepository;
-  inputs: GenerationInputsRepository;
+  /** The packs catalog: its `canRun` is the one rule for whether a pack can start. */
+  packs: Pick<PackService, 'findPackForGeneration'>;
   jobs: JobService;
   photos: PhotosRepository;
   users: UserRepository;
@@ -56,10 +57,10 @@ export class GenerationService {
    * the tasks to the queue. A pack that already ran or runs on this job returns that run unchanged.
    */
   async startJob(userId: string, jobId: string, packName: string): Promise<JobStatusView> {
-    const { generation, inputs, clock } = this.deps;
+    const { generation, packs } = this.deps;
     await this.requireOwnedJob(jobId, userId);
-    const pack = await inputs.findPackForGeneration(packName);
-    if (pack === undefined) {
+    const pack = await packs.findPackForGeneration(packName);
+    if (pack === null) {
       throw appError('pack_not_found', `No pack is named "${packName}". Send a pack_name listed by /packs-info.`, {
         details: [{ field: 'pack_name', message: 'is not a known pack' }],
       });
@@ -71,11 +72,11 @@ export class GenerationService {
     return this.jobStatus(userId, jobId);
   }
 
-  private async createRun(userId: string, jobId: string, pack: GenerationPack): Promise<void> {
-    const { generation, inputs, engines, clock } = this.deps;
-    if (!pack.isActive || pack.prompts.length === 0 || pack.numPrompts < 1 || pack.numImagesPerPrompt < 1) {
+  private async createRun(userId: string, jobId: string, pack: PackForGeneration): Promise<void> {
+    const { generation, engines, clock } = this.deps;
+    if (!pack.canRun) {
       throw appError('pack_unavailable', `The "${pack.name}" pack cannot be started now. Choose another pack from /packs-info.`, {
-        details: [{ field: 'pack_name', message: pack.isActive ? 'has no prompts' : 'is not active' }],
+        details: [{ field: 'pack_name', message: pack.cannotRunReason ?? 'cannot run' }],
       });
     }
 
@@ -104,14 +105,12 @@ export class GenerationService {
 
     const now = clock.now();
     const runId = randomUUID();
-    const tasks: NewTask[] = Array.from({ length: pack.numPrompts }, (_, promptIndex) => {
-      // A pack may list fewer prompts than it promises: they are used again in order, with new seeds.
-      const prompt = pack.prompts[promptIndex % pack.prompts.length]!;
+    const tasks: NewTask[] = pack.promptsForRun.map((prompt, promptIndex) => {
       return {
         id: randomUUID(),
         promptIndex,
         prompt: prompt.prompt,
-        negativePrompt: prompt.negative_prompt ?? null,
+        negativePrompt: prompt.negativePrompt,
         seed: taskSeed(jobId, pack.name, promptIndex),
         imageCount: pack.numImagesPerPrompt,
       };

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { DatabaseConnection } from '../../adapters/database/database.js';
-import { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import { GenerationRepository } from '../../adapters/database/repositories/generation-repository.js';
 import { PhotosRepository } from '../../adapters/database/repositories/photos-repository.js';
 import { TaskLeaseRepository } from '../../adapters/database/repositories/task-lease-repository.js';
@@ -13,6 +12,7 @@ import type { ObjectStorage } from '../../adapters/storage/object-storage.js';
 import type { GenerationConfig } from '../../config/config.js';
 import type { Clock } from '../clock.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { PackService } from '../packs/pack-service.js';
 import { EngineRegistry } from './engine-registry.js';
 import { GenerationService } from './generation-service.js';
 import { RunNotifier } from './run-notifier.js';
@@ -34,6 +34,7 @@ export interface GenerationPipelineDependencies {
   database: DatabaseConnection;
   users: UserRepository;
   jobs: JobService;
+  packs: Pick<PackService, 'findPackForGeneration'>;
   storage: ObjectStorage;
   pushNotifier: PushNotifier;
   /** Engines by the name packs and GENERATION_ENGINE use. */
@@ -49,12 +50,11 @@ export interface GenerationPipelineDependencies {
 export function createGenerationPipeline(deps: GenerationPipelineDependencies): GenerationPipeline {
   const { config, database, storage, clock, logger } = deps;
   const generation = new GenerationRepository(database.db);
-  const inputs = new GenerationInputsRepository(database.db);
   const photos = new PhotosRepository(database.db);
   const engines = new EngineRegistry(deps.engines, deps.defaultEngine);
   const queue =
     deps.queue ?? new DatabaseTaskQueue(new TaskLeaseRepository(database.db, database.dialect), clock, logger.child({ component: 'task-queue' }), config);
-  const notifier = new RunNotifier(generation, inputs, deps.users, deps.pushNotifier, clock, logger.child({ component: 'push' }));
+  const notifier = new RunNotifier(generation, deps.packs, deps.users, deps.pushNotifier, clock, logger.child({ component: 'push' }));
   const processor = new GenerationTaskProcessor({
     generation,
     photos,
@@ -65,6 +65,6 @@ export function createGenerationPipeline(deps: GenerationPipelineDependencies): 
     logger: logger.child({ component: 'generation' }),
     taskTimeoutMs: config.taskTimeoutMs,
   });
-  const service = new GenerationService({ generation, inputs, jobs: deps.jobs, photos, users: deps.users, engines, queue, storage, clock, logger, config: { maxAttempts: config.maxAttempts, resultUrlTtlSeconds: deps.resultUrlTtlSeconds } });
+  const service = new GenerationService({ generation, packs: deps.packs, jobs: deps.jobs, photos, users: deps.users, engines, queue, storage, clock, logger, config: { maxAttempts: config.maxAttempts, resultUrlTtlSeconds: deps.resultUrlTtlSeconds } });
   return { service, processor, notifier, queue, engines };
 }

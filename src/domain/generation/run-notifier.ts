@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { GenerationInputsRepository } from '../../adapters/database/repositories/generation-inputs-repository.js';
 import type { GenerationRepository } from '../../adapters/database/repositories/generation-repository.js';
 import type { UserRepository } from '../../adapters/database/repositories/user-repository.js';
 import type { RunRow } from '../../adapters/database/schema.js';
 import type { PushMessage, PushNotifier } from '../../adapters/push/push-notifier.js';
 import type { Clock } from '../clock.js';
+import type { PackService } from '../packs/pack-service.js';
 
 /** Runs checked per sweep for pushes that are still due. */
 const SWEEP_BATCH = 50;
@@ -17,7 +17,7 @@ const SWEEP_BATCH = 50;
 export class RunNotifier {
   constructor(
     private readonly generation: GenerationRepository,
-    private readonly inputs: GenerationInputsRepository,
+    private readonly packs: Pick<PackService, 'findPackForGeneration'>,
     private readonly users: UserRepository,
     private readonly pushNotifier: PushNotifier,
     private readonly clock: Clock,
@@ -36,7 +36,7 @@ export class RunNotifier {
         log.info('run finished; the user has no device token to notify');
         return;
       }
-      const displayName = (await this.inputs.findPackDisplayName(run.pack_name)) ?? run.pack_name;
+      const displayName = (await this.packs.findPackForGeneration(run.pack_name))?.displayName ?? run.pack_name;
       const { unregisteredTokens } = await this.pushNotifier.send(tokens, runFinishedMessage(run, displayName));
       await this.users.deleteDeviceTokens(unregisteredTokens);
       log.info({ devices: tokens.length, removedTokens: unregisteredTokens.length }, 'run finished; push sent');

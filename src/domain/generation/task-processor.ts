@@ -55,8 +55,9 @@ export class GenerationTaskProcessor implements TaskProcessor {
       throw new PermanentTaskError(`The "${work.engine}" image generator is not available on this server.`);
     }
 
+    const timeoutMs = taskTimeoutFor(engine, this.deps.taskTimeoutMs);
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(new TaskTimeoutError(this.deps.taskTimeoutMs)), this.deps.taskTimeoutMs);
+    const timer = setTimeout(() => deadline.abort(new TaskTimeoutError(timeoutMs)), timeoutMs);
     const attemptSignal = AbortSignal.any([signal, deadline.signal]);
     try {
       const images = await this.render(work, engine, attemptSignal);
@@ -145,6 +146,14 @@ export class GenerationTaskProcessor implements TaskProcessor {
       await this.deps.notifier.notifyRun(outcome.finished);
     }
   }
+}
+
+/**
+ * Returns an attempt's deadline in milliseconds: TASK_TIMEOUT_MS, or the engine's own task timeout when
+ * that is longer, so a remote engine is not aborted before its provider call's deadline.
+ */
+export function taskTimeoutFor(engine: GenerationEngine, configuredTimeoutMs: number): number {
+  return Math.max(configuredTimeoutMs, engine.taskTimeoutMs ?? 0);
 }
 
 /** Returns the reason a person is shown when a task fails for good. */

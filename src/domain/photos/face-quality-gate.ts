@@ -116,7 +116,7 @@ function compareWithJob(
     if (mismatch !== undefined) {
       rejections.push({
         code: 'different_person',
-        message: `The face in this photo does not match the face in photo ${mismatch}. Upload photos of one person only, or delete photo ${mismatch} if it is not you.`,
+        message: `The face in this photo does not match the face in photo ${mismatch}. Upload photos of one person only, or delete photo ${mismatch} with DELETE /photo if it is not you.`,
         photoId: mismatch,
       });
     }

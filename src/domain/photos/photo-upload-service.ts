@@ -177,6 +177,39 @@ export class PhotoUploadService {
     }
   }
 
+  /**
+   * Deletes one of the user's photos with its thumbnail and the engine preparations made from the job's
+   * photos, so the next pack prepares again from the photos that remain. Throws `job_not_found`,
+   * `photo_not_found`, or `job_busy` while a pack is being generated from the job.
+   */
+  async deletePhoto(input: { userId: string; jobId: string; photoId: string; log: WarningLogger }): Promise<{ photoCount: number }> {
+    const { jobs, photos, storage, clock } = this.dependencies;
+    await jobs.getOwnedJob(input.userId, input.jobId);
+
+    const outcome = await photos.deletePhotoOfIdleJob(input.jobId, input.photoId, clock.now());
+    if (outcome === 'not_found') {
+      throw appError('photo_not_found', `Job ${input.jobId} has no photo ${input.photoId}. Use the photoId that POST /upload returned.`, {
+        details: [{ field: 'query parameter photoId', message: 'is not a photo of this job' }],
+      });
+    }
+    if (outcome === 'job_busy') {
+      throw appError('job_busy', 'A pack is being generated from this job, so its photos cannot change now. Try again when GET /job-status shows it finished.', {
+        details: [{ field: 'query parameter jobId', message: 'has a pack run that is queued or processing' }],
+      });
+    }
+
+    // The row is gone, so no link to the files can be made any more; a failed delete leaves orphans only.
+    const keys = [outcome.storage_key, outcome.thumbnail_key];
+    try {
+      await storage.delete(keys);
+      await storage.deletePrefix(`jobs/${input.jobId}/engines/`);
+    } catch (error) {
+      input.log.warn({ err: error, jobId: input.jobId, keys }, 'could not delete the files of a deleted photo');
+    }
+    const job = await jobs.getOwnedJob(input.userId, input.jobId);
+    return { photoCount: job.photoCount };
+  }
+
   private async deleteStoredObjects(keys: string[], log: WarningLogger): Promise<void> {
     try {
       await this.dependencies.storage.delete(keys);

@@ -162,4 +162,36 @@ export const uploadRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
       }
     },
   );
+  app.delete(
+    '/photo',
+    {
+      preHandler: app.authenticate,
+      schema: {
+        tags: ['uploads'],
+        summary: 'Delete one photo of a job',
+        description:
+          'Removes the stored photo and its thumbnail, for example one the user does not want generated from. ' +
+          'Not possible while a pack is being generated from the job (409 `job_busy`).',
+        security: BearerSecurity,
+        querystring: Type.Object({
+          jobId: Type.String({ minLength: 1, maxLength: 100 }),
+          photoId: Type.String({ minLength: 1, maxLength: 100 }),
+        }),
+        response: {
+          200: Type.Object({
+            jobId: Type.String(),
+            photoId: Type.String(),
+            deleted: Type.Literal(true),
+            photoCount: Type.Integer({ description: 'Photos left in the job.' }),
+          }),
+          ...errorResponses(400, 401, 404, 409),
+        },
+      },
+    },
+    async (request) => {
+      const { jobId, photoId } = request.query;
+      const { photoCount } = await container.photoUploads.deletePhoto({ userId: request.userId, jobId, photoId, log: request.log });
+      return { jobId, photoId, deleted: true as const, photoCount };
+    },
+  );
 };

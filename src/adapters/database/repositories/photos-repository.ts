@@ -54,4 +54,43 @@ export class PhotosRepository {
       return job.photo_count;
     });
   }
+
+  /**
+   * Deletes one photo of a job and lowers the job's `photo_count`, with the job's engine preparations,
+   * which may have been built from the photo. Returns the deleted row, `'not_found'`, or `'job_busy'`
+   * while a run of the job is queued or processing, because its renders still read those preparations.
+   */
+  async deletePhotoOfIdleJob(jobId: string, photoId: string, now: number): Promise<PhotoRow | 'not_found' | 'job_busy'> {
+    return this.db.transaction().execute(async (transaction) => {
+      // Touching the job row first locks it on PostgreSQL, so a concurrent start of a run waits for this
+      // transaction; SQLite runs one writing transaction at a time.
+      await transaction.updateTable('jobs').set({ updated_at: now }).where('id', '=', jobId).execute();
+      const activeRun = await transaction
+        .selectFrom('runs')
+        .select('id')
+        .where('job_id', '=', jobId)
+        .where('status', 'in', ['queued', 'processing'])
+        .executeTakeFirst();
+      if (activeRun !== undefined) {
+        return 'job_busy';
+      }
+
+      const photo = await transaction
+        .deleteFrom('photos')
+        .where('id', '=', photoId)
+        .where('job_id', '=', jobId)
+        .returningAll()
+        .executeTakeFirst();
+      if (photo === undefined) {
+        return 'not_found';
+      }
+      await transaction
+        .updateTable('jobs')
+        .set((expression) => ({ photo_count: expression('photo_count', '-', 1) }))
+        .where('id', '=', jobId)
+        .execute();
+      await transaction.deleteFrom('engine_preparations').where('job_id', '=', jobId).execute();
+      return photo;
+    });
+  }
 }

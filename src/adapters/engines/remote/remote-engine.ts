@@ -29,6 +29,12 @@ export interface RemoteEngineLimits {
   reconcileAfterMs: number;
 }
 
+/**
+ * Time a task gets beyond its calls' deadline, so the engine's own deadline fires first: it cancels the
+ * call at the provider and records it as timed out before the pipeline aborts the attempt.
+ */
+export const TASK_DEADLINE_MARGIN_MS = 60_000;
+
 /** One provider call of a render: all images at once, or one image when the template has no image count. */
 export interface CallPlan {
   batchIndex: number;
@@ -86,6 +92,14 @@ export abstract class RemoteEngine implements GenerationEngine {
 
   /** Queries the provider for the status of a call that no render waits on, and records it. */
   protected abstract refreshProviderCall(call: EngineCallRow, signal: AbortSignal): Promise<void>;
+
+  /**
+   * The call deadline plus a margin. NOTE: a call that waits for a concurrency slot starts its deadline
+   * only when it gets the slot, so a render queued behind busy slots can still reach this limit first.
+   */
+  get taskTimeoutMs(): number {
+    return this.limits.callTimeoutMs + TASK_DEADLINE_MARGIN_MS;
+  }
 
   /** Calls in flight or waiting for a slot, for tests and metrics. */
   get load(): { active: number; waiting: number } {

@@ -3,7 +3,7 @@
 // - 20 concurrent 10 MB uploads to the built server, sampling its resident memory, against the same
 //   uploads to a bare node:http server that only reads the bodies.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -17,6 +17,7 @@ import { migrateToLatest, openDatabase } from '../src/adapters/database/database
 import { TokenService } from '../src/domain/auth/token-service.js';
 import { systemClock } from '../src/domain/clock.js';
 import { insertUser } from '../test/helpers/users.js';
+import { multipartForm } from './lib/multipart.js';
 import { formatRow, startBareServer, stopChild } from './lib/load.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -201,17 +202,6 @@ async function openJob(baseUrl: string, token: string): Promise<string> {
     throw new Error(`/initalize-job returned ${response.status}: ${await response.text()}`);
   }
   return ((await response.json()) as { jobId: string }).jobId;
-}
-
-function multipartForm(jobId: string, photo: Buffer): { body: Buffer; contentType: string } {
-  const boundary = `bench-${randomUUID()}`;
-  const body = Buffer.concat([
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="jobId"\r\n\r\n${jobId}\r\n`),
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
-    photo,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
 /** Sends the form CONCURRENT_UPLOADS times at once and samples the server's resident memory meanwhile. */

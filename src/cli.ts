@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config/config.js';
+import { listDeadLetters } from './start/dead-letters.js';
 import { runMigrations, serveApi, serveWorkers } from './start/server.js';
 import { runPacksCommand } from './start/packs-command.js';
 
@@ -11,6 +12,9 @@ Commands:
   serve      Serve the API only.
   worker     Run generation workers only (WORKER_CONCURRENCY tasks at once).
   migrate    Apply pending database migrations and exit.
+  dead-letters [--limit N]
+             List the generation tasks that failed for good in the Redis queue (REDIS_URL),
+             newest first, N per engine (default 50), as JSON lines.
   packs      Import or export the pack catalog: envision packs import [--replace] FILE | export [FILE].
 
 Configuration comes from environment variables and an optional .env file; see the README.`;
@@ -21,6 +25,7 @@ const COMMANDS: Record<string, Command> = {
   start: async () => serveApi(loadConfig(), { workers: true }),
   serve: async () => serveApi(loadConfig()),
   worker: async () => serveWorkers(loadConfig()),
+  'dead-letters': async (args) => listDeadLetters(loadConfig(), args),
   migrate: async () => {
     const applied = await runMigrations(loadConfig());
     console.log(applied.length === 0 ? 'Database is up to date.' : `Applied migrations: ${applied.join(', ')}`);

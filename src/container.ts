@@ -12,6 +12,9 @@ import { LoggingPushNotifier } from './adapters/push/logging-push-notifier.js';
 import type { PushNotifier } from './adapters/push/push-notifier.js';
 import { TokenService } from './domain/auth/token-service.js';
 import { type Clock, systemClock } from './domain/clock.js';
+import { Metrics } from './adapters/metrics/metrics.js';
+import { QueuedTaskRepository } from './adapters/database/repositories/queued-task-repository.js';
+import { type BullMqTaskQueue, createBullMqTaskQueue } from './adapters/queue/bullmq-queue.js';
 import { PacksRepository } from './adapters/database/repositories/packs-repository.js';
 import { PackService } from './domain/packs/pack-service.js';
 import { JobsRepository } from './adapters/database/repositories/jobs-repository.js';
@@ -19,6 +22,7 @@ import { PhotosRepository } from './adapters/database/repositories/photos-reposi
 import { PhotoNormaliser } from './adapters/images/photo-normaliser.js';
 import { FileLinkSigner, fileLinkBaseUrl } from './adapters/storage/file-links.js';
 import { LocalDiskStorage } from './adapters/storage/local-disk-storage.js';
+import { S3Storage } from './adapters/storage/s3-storage.js';
 import type { ObjectStorage } from './adapters/storage/object-storage.js';
 import type { GenerationEngine } from './adapters/engines/generation-engine.js';
 import { createLocalEngine } from './adapters/engines/local/local-engine.js';
@@ -45,6 +49,8 @@ export interface Container {
   logger: Logger;
   database: DatabaseConnection;
   tokens: TokenService;
+  /** Prometheus metrics of this process, served at /metrics. */
+  metrics: Metrics;
   packs: PackService;
   storage: ObjectStorage;
   /** Signs and checks the links that `GET /files/<key>` serves. */
@@ -62,6 +68,10 @@ export interface Container {
   pushNotifier: PushNotifier;
   payments: PaymentService;
   generation: GenerationPipeline;
+  /** Reads of generation tasks for queue recovery and metrics. */
+  queuedTasks: QueuedTaskRepository;
+  /** The BullMQ queue when REDIS_URL is set, for operators' commands. */
+  redisQueue: BullMqTaskQueue | undefined;
   /** Generation engines by name, as packs' `engine` column and GENERATION_ENGINE name them. */
   engines: Record<string, GenerationEngine>;
   /** Receives Replicate's webhooks; undefined unless REPLICATE_API_TOKEN is set. */
@@ -76,6 +86,7 @@ export interface ContainerOverrides {
   clock?: Clock;
   logger?: Logger;
   database?: DatabaseConnection;
+  metrics?: Metrics;
   storage?: ObjectStorage;
   qualityGate?: PhotoQualityGate;
   pushNotifier?: PushNotifier;
@@ -93,6 +104,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   closers.push(() => database.close());
 
   const tokens = new TokenService(config.jwt.secret, config.jwt.ttlSeconds, clock);
+  const metrics = overrides.metrics ?? new Metrics();
   const packs = new PackService(new PacksRepository(database.db), clock, config.packs);
   closers.push(() => packs.publicCatalog.stopWatching());
   const users = new UserRepository(database.db);
@@ -108,7 +120,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   });
 
   const fileLinks = new FileLinkSigner(config.jwt.secret, fileLinkBaseUrl(config), clock);
-  const storage = overrides.storage ?? (await createLocalDiskStorage(config, fileLinks));
+  const storage = overrides.storage ?? (await createObjectStorage(config, fileLinks, clock, closers));
   const qualityGate = overrides.qualityGate ?? createQualityGate(config);
   closers.push(() => qualityGate.close());
   const jobs = new JobService(new JobsRepository(database.db), clock);
@@ -135,6 +147,14 @@ export async function createContainer(config: Config, overrides: ContainerOverri
   }
 
   const engines = { local: createLocalEngine(config), ...remote.engines, ...overrides.engines };
+  const queuedTasks = new QueuedTaskRepository(database.db);
+  const redisQueue =
+    config.redisQueue === undefined || overrides.taskQueue !== undefined
+      ? undefined
+      : createBullMqTaskQueue(config.redisQueue, config.generation, queuedTasks, () => generation.engines.names(), logger);
+  if (redisQueue !== undefined) {
+    closers.push(() => redisQueue.close());
+  }
   const generation = createGenerationPipeline({
     config: config.generation,
     defaultEngine: config.engines.defaultEngine,
@@ -148,8 +168,15 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     engines,
     clock,
     logger,
-    queue: overrides.taskQueue,
+    queue: overrides.taskQueue ?? redisQueue,
   });
+  metrics.setQueueDepthReader(
+    redisQueue === undefined ? async () => ({ ...(await queuedTasks.countOpenTasks(clock.now())) }) : () => redisQueue.depth(),
+  );
+  const readinessChecks: Record<string, () => Promise<void>> = { database: () => database.ping(), storage: () => storage.ping() };
+  if (redisQueue !== undefined) {
+    readinessChecks.redis = () => redisQueue.ping();
+  }
 
   return {
     config,
@@ -157,6 +184,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     logger,
     database,
     tokens,
+    metrics,
     packs,
     users,
     appStore,
@@ -164,6 +192,8 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     payments,
     storage,
     generation,
+    queuedTasks,
+    redisQueue,
     fileLinks,
     qualityGate,
     jobs,
@@ -171,7 +201,7 @@ export async function createContainer(config: Config, overrides: ContainerOverri
     uploadTemporaryDirectory,
     engines,
     replicateWebhooks: remote.replicate,
-    readinessChecks: { database: () => database.ping(), storage: () => storage.ping() },
+    readinessChecks,
     close: async () => {
       for (const close of closers.reverse()) {
         await close();
@@ -188,6 +218,21 @@ const THUMBNAIL_DIMENSION = 384;
  * Ages are compared with the wall clock, not the injected Clock, because file times are wall-clock times.
  */
 const STALE_TEMPORARY_FILE_MS = 60 * 60 * 1000;
+
+/** Builds the S3 store when STORAGE_DRIVER=s3, else the store of files under the data directory. */
+async function createObjectStorage(
+  config: Config,
+  fileLinks: FileLinkSigner,
+  clock: Clock,
+  closers: Array<() => Promise<void>>,
+): Promise<ObjectStorage> {
+  if (config.storage.driver === 's3') {
+    const storage = new S3Storage(config.storage.s3, { clock });
+    closers.push(async () => storage.close());
+    return storage;
+  }
+  return createLocalDiskStorage(config, fileLinks);
+}
 
 async function createLocalDiskStorage(config: Config, fileLinks: FileLinkSigner): Promise<LocalDiskStorage> {
   const storage = new LocalDiskStorage(path.join(config.dataDir, 'storage'), fileLinks);

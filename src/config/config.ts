@@ -2,6 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  type OperationsConfig,
+  type RedisQueueConfig,
+  readOperationsConfig,
+  readRedisQueueConfig,
+  readStorageConfig,
+  type StorageConfig,
+} from './scale-config.js';
 import type { QualityGateSettings } from '../domain/photos/face-quality-gate.js';
 import { QUALITY_CHECKS } from '../domain/photos/quality-gate.js';
 import { type EnginesConfig, readEngineConfig } from './engine-config.js';
@@ -50,6 +58,10 @@ export interface Config {
   };
   engines: EnginesConfig;
   shutdownTimeoutMs: number;
+  storage: StorageConfig;
+  operations: OperationsConfig;
+  /** Set when REDIS_URL selects the BullMQ queue. */
+  redisQueue: RedisQueueConfig | undefined;
   generation: GenerationConfig;
   uploads: UploadConfig;
   qualityGate: QualityGateConfig;
@@ -283,6 +295,9 @@ export function loadConfig(env: Environment = process.env): Config {
     },
     engines: readEngineConfig(read, read.optionalString('PUBLIC_BASE_URL')?.replace(/\/+$/, '')),
     shutdownTimeoutMs: read.integer('SHUTDOWN_TIMEOUT_MS', 15_000, 100, 600_000),
+    storage: readStorageConfig(read),
+    operations: readOperationsConfig(read),
+    redisQueue: readRedisQueueConfig(read),
     generation: readGenerationConfig(read),
     uploads: readUploadConfig(read),
     qualityGate: readQualityGate(read),

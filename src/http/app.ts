@@ -7,6 +7,7 @@ import { registerAuthentication } from './plugins/authentication.js';
 import { registerErrorHandling } from './plugins/error-handler.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRequestLogging, requestLoggingOptions } from './plugins/request-logging.js';
+import { registerRequestMetrics } from './plugins/request-metrics.js';
 import { registerValidation } from './plugins/validation.js';
 import { registerRoutes } from './routes/index.js';
 
@@ -27,7 +28,9 @@ export interface BuildAppOptions {
  * then the routes. The caller owns `container` and closes it after the app.
  */
 export async function buildApp(container: Container, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  const packsInfoFastPath = new PacksInfoFastPath(container.packs.publicCatalog);
+  const packsInfoFastPath = new PacksInfoFastPath(container.packs.publicCatalog, (method, statusCode, seconds) =>
+    container.metrics.observeRequest(method, '/packs-info', statusCode, seconds),
+  );
   const app = Fastify({
     serverFactory: packsInfoFastPath.serverFactory(),
     ...requestLoggingOptions(options.logLevel ?? container.config.logLevel),
@@ -42,6 +45,7 @@ export async function buildApp(container: Container, options: BuildAppOptions = 
   packsInfoFastPath.attach(app);
 
   registerRequestLogging(app);
+  registerRequestMetrics(app, container.metrics);
   registerValidation(app);
   registerErrorHandling(app);
   registerAuthentication(app, container.tokens);

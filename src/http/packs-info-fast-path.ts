@@ -25,7 +25,11 @@ export class PacksInfoFastPath {
   private notModifiedResponses = 0;
   private summaryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly catalog: PublicCatalogCache) {}
+  constructor(
+    private readonly catalog: PublicCatalogCache,
+    /** Called for every request served here, with the time to write the response, for /metrics. */
+    private readonly onServed?: (method: string, statusCode: number, seconds: number) => void,
+  ) {}
 
   /** Returns true when it sent the response, false to leave the request to Fastify. */
   handle(request: IncomingMessage, response: ServerResponse): boolean {
@@ -78,7 +82,10 @@ export class PacksInfoFastPath {
   serverFactory(): FastifyServerFactory {
     return (fastifyHandler, options) => {
       const server = http.createServer((options.http ?? {}) as http.ServerOptions, (request, response) => {
-        if (!this.handle(request, response)) {
+        const started = performance.now();
+        if (this.handle(request, response)) {
+          this.onServed?.(request.method ?? 'GET', response.statusCode, (performance.now() - started) / 1000);
+        } else {
           fastifyHandler(request, response);
         }
       });

@@ -2,8 +2,10 @@ import cluster from 'node:cluster';
 import pino from 'pino';
 import type { Config } from '../config/config.js';
 import { openDatabase, migrateToLatest, databaseDialectOf } from '../adapters/database/database.js';
+import { serveClusterMetrics } from '../adapters/metrics/cluster-metrics.js';
 import { type ContainerOverrides, createContainer } from '../container.js';
 import { buildApp, packageVersion } from '../http/app.js';
+import { startMetricsServer } from './metrics-server.js';
 import { onShutdownSignal } from './shutdown.js';
 import { type RunningWorkers, drainTimeoutMs, startWorkers } from './workers.js';
 
@@ -32,6 +34,7 @@ export async function serveApi(config: Config, options: ServeOptions = { workers
   if (config.webConcurrency > 1 && cluster.isPrimary) {
     await runMigrations(config);
     logger.info({ processes: config.webConcurrency }, 'starting API processes');
+    serveClusterMetrics(logger);
     for (let index = 0; index < config.webConcurrency; index += 1) {
       cluster.fork();
     }
@@ -92,8 +95,14 @@ export async function serveWorkers(config: Config, overrides: ContainerOverrides
     'Envision worker starting',
   );
   const workers = startWorkers(container);
+  const { workerMetricsPort, metricsToken } = config.operations;
+  const metricsServer =
+    workerMetricsPort === undefined
+      ? undefined
+      : await startMetricsServer(container.metrics, { host: config.host, port: workerMetricsPort, token: metricsToken, logger: container.logger });
 
   onShutdownSignal(container.logger, config.shutdownTimeoutMs, async () => {
+    await metricsServer?.close();
     await workers.stop(drainTimeoutMs(config.shutdownTimeoutMs));
     await container.close();
   });

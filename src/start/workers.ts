@@ -1,3 +1,4 @@
+import { meterTaskProcessor } from '../adapters/metrics/metered-task-processor.js';
 import type { Container } from '../container.js';
 
 export interface RunningWorkers {
@@ -14,7 +15,8 @@ const NOTIFICATION_SWEEP_POLLS = 10;
  */
 export function startWorkers(container: Container): RunningWorkers {
   const { generation, config, logger } = container;
-  const consumer = generation.queue.startConsumer(generation.processor, { concurrency: config.workerConcurrency });
+  const processor = meterTaskProcessor(generation.processor, container.queuedTasks, container.metrics);
+  const consumer = generation.queue.startConsumer(processor, { concurrency: config.workerConcurrency });
   const sweep = setInterval(() => void generation.notifier.sendDueNotifications(), config.generation.pollIntervalMs * NOTIFICATION_SWEEP_POLLS);
   sweep.unref();
   logger.info({ concurrency: config.workerConcurrency, engines: generation.engines.names() }, 'generation workers started');

@@ -40,6 +40,17 @@ export function isValidStorageKey(key: string): boolean {
   return key.length > 0 && key.length <= MAX_KEY_LENGTH && key.split('/').every((segment) => KEY_SEGMENT.test(segment));
 }
 
+/**
+ * True when `prefix` can select keys for `deletePrefix`: not empty, and valid up to its last `/` and after
+ * it, so a prefix may end in `/` or inside a segment (`jobs/ab` matches `jobs/abc/…`).
+ */
+export function isValidStorageKeyPrefix(prefix: string): boolean {
+  const slash = prefix.lastIndexOf('/');
+  const directoryKey = prefix.slice(0, Math.max(0, slash));
+  const namePrefix = prefix.slice(slash + 1);
+  return prefix !== '' && (directoryKey === '' || isValidStorageKey(directoryKey)) && (namePrefix === '' || isValidStorageKey(namePrefix));
+}
+
 /** Thrown by storage methods for a key that `isValidStorageKey` rejects. */
 export class InvalidStorageKeyError extends Error {
   constructor(readonly key: string) {

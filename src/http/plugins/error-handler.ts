@@ -24,6 +24,13 @@ const FASTIFY_ERRORS: Record<string, { code: ErrorCode; message: string }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json', message: 'The body is not valid JSON.' },
 };
 
+const sentErrorCodes = new WeakMap<FastifyRequest, string>();
+
+/** The catalog code of the error sent in response to `request`, or undefined when none was sent. */
+export function sentErrorCode(request: FastifyRequest): string | undefined {
+  return sentErrorCodes.get(request);
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const rendered = renderError(error);
@@ -99,6 +106,7 @@ function fieldName(context: string | undefined, instancePath: string, params: Re
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, rendered: RenderedError) {
+  sentErrorCodes.set(request, rendered.code);
   if (rendered.headers !== undefined) {
     reply.headers(rendered.headers);
   }

@@ -113,7 +113,9 @@ for (const kind of DATABASE_KINDS) {
         assert.equal(stored.bytes, image.bytes, image.storage_key);
       }
       for (const task of tasks.filter((row) => orphaned.includes(row.id))) {
-        assert.equal(task.attempts, 2, `task ${task.prompt_index} was claimed again after its lease expired`);
+        // At least 2: on a loaded machine the 1 s lease can lapse once before the kill, and the first
+        // worker then claims the task again itself.
+        assert.ok(task.attempts >= 2, `task ${task.prompt_index} was claimed again after its lease expired (attempts ${task.attempts})`);
       }
     });
 

@@ -125,7 +125,11 @@ for (const kind of DATABASE_KINDS) {
       await waitUntilFinished(user, jobId);
       await waitFor('the push', async () => (push.sentFor(jobId, packName).length > 0 ? true : undefined));
 
-      const tokens = await db().selectFrom('device_tokens').select('token').where('user_id', '=', user.id).execute();
+      // The fake records the send before the notifier deletes the tokens it reported, so wait for that too.
+      const tokens = await waitFor('the unregistered token to be deleted', async () => {
+        const rows = await db().selectFrom('device_tokens').select('token').where('user_id', '=', user.id).execute();
+        return rows.length === 1 ? rows : undefined;
+      });
       assert.deepEqual(tokens.map((row) => row.token), ['device-kept']);
     });
 

@@ -32,7 +32,7 @@ export interface RenderInput {
   negativePrompt: string | null;
   seed: number;
   imageCount: number;
-  /** What `prepare` returned for this job, read back from the database. */
+  /** The result of `prepare` for this job, read back from the database. */
   preparation: unknown;
   storage: ObjectStorage;
   signal: AbortSignal;

@@ -4,7 +4,7 @@ export type TokenCheck =
   | 'valid'
   /** FCM rejected the token as malformed or no longer registered. */
   | 'invalid'
-  /** The token could not be checked (no Firebase credentials, or FCM did not answer). */
+  /** The token could not be checked (no Firebase credentials, or FCM did not respond). */
   | 'unverified';
 
 export interface PushMessage {

@@ -57,14 +57,17 @@ export class FileLinkSigner {
   }
 }
 
+/** Wildcard listening addresses and the loopback address that links use in their place. */
+const LOOPBACK_FOR_WILDCARD: Record<string, string> = { '0.0.0.0': '127.0.0.1', '::': '::1' };
+
 /**
- * The base URL of links: PUBLIC_BASE_URL when set, else the listening address. A wildcard address
- * (`0.0.0.0`, `::`) is not reachable as such, so loopback stands in for it.
+ * Returns the base URL of links: PUBLIC_BASE_URL when set, else the listening address. A wildcard
+ * address (`0.0.0.0`, `::`) cannot be reached as such, so links use loopback instead.
  */
 export function fileLinkBaseUrl(config: { publicBaseUrl: string | undefined; host: string; port: number }): string {
   if (config.publicBaseUrl !== undefined) {
     return config.publicBaseUrl;
   }
-  const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host === '::' ? '::1' : config.host;
+  const host = LOOPBACK_FOR_WILDCARD[config.host] ?? config.host;
   return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }

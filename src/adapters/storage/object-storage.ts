@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /**
- * Where photos and generated images are kept. The default keeps files under the data directory; an
+ * Storage for photos and generated images. The default keeps files under the data directory; an
  * S3-compatible implementation serves deployments with several hosts.
  *
  * Keys are paths made by the server (such as `jobs/<jobId>/photos/<photoId>.jpg`), never from client

@@ -92,6 +92,9 @@ function renderError(error: FastifyError): RenderedError {
   };
 }
 
+/** How error messages name a value of each request part that Fastify validates. */
+const FIELD_KINDS: Record<string, string> = { querystring: 'query parameter', headers: 'header' };
+
 /** Names the field as a client sees it: `payment_token.transaction_id`, not `/payment_token/transaction_id`. */
 function fieldName(context: string | undefined, instancePath: string, params: Record<string, unknown>): string {
   const segments = instancePath.split('/').filter((segment) => segment !== '');
@@ -101,8 +104,11 @@ function fieldName(context: string | undefined, instancePath: string, params: Re
   if (typeof params.additionalProperty === 'string') {
     segments.push(params.additionalProperty);
   }
-  const where = context === 'querystring' ? 'query parameter' : context === 'headers' ? 'header' : 'field';
-  return segments.length === 0 ? (context === 'body' ? 'body' : `${context ?? 'request'}`) : `${where} ${segments.join('.')}`;
+  if (segments.length === 0) {
+    return context ?? 'request';
+  }
+  const kind = FIELD_KINDS[context ?? ''] ?? 'field';
+  return `${kind} ${segments.join('.')}`;
 }
 
 function sendError(request: FastifyRequest, reply: FastifyReply, rendered: RenderedError) {

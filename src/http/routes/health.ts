@@ -41,8 +41,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ container: Container }> =
         }
       }
       if (failures.length > 0) {
-        throw appError('service_unavailable', `Not ready: ${failures.join(', ')} did not answer.`, {
-          details: failures.map((name) => ({ field: name, message: 'did not answer' })),
+        throw appError('service_unavailable', `Not ready: ${failures.join(', ')} did not respond. Retry after the Retry-After delay.`, {
+          details: failures.map((name) => ({ field: name, message: 'did not respond' })),
           headers: { 'Retry-After': '5' },
         });
       }
